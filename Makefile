@@ -1,0 +1,97 @@
+# Nebula Command — build / run / test plumbing (GNU make, Debian 12).
+#
+#   make run        install what is missing, build release, start the server
+#   make test       install test peers (PostgreSQL, Chromium, ...), run scripts/test.sh
+#   make bench      scripts/bench/run.sh (prints a table, asserts nothing)
+#
+# Variables: TEST_ARGS="--filter Suite/test" (passed to swift test), NEBULA_ARGS (extra `serve` flags).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+# Prerequisites like `run: deps build` must run in order, even under -j.
+.NOTPARALLEL:
+
+# A toolchain unpacked in /opt/swift is used when swift is not already on PATH.
+SWIFT_HOME_BIN := /opt/swift/usr/bin
+ifeq ($(shell command -v swift 2>/dev/null),)
+ifneq ($(wildcard $(SWIFT_HOME_BIN)/swift),)
+export PATH := $(SWIFT_HOME_BIN):$(PATH)
+endif
+endif
+
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+APT_GET := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get -o DPkg::Lock::Timeout=600
+
+# Needed to build and run.
+RUN_PKGS := libsqlite3-dev libcurl4-openssl-dev libssl-dev zlib1g-dev libjs-chart.js
+# Needed only by the tests and benchmarks (PostgreSQL 15 server, headless browser, load generator).
+TEST_PKGS := postgresql chromium chromium-driver wrk
+PY_TEST_MODULES := selenium pytest requests
+PIP_INSTALL := PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet
+
+NEBULA_BIN := .build/release/nebula
+TEST_ARGS ?=
+NEBULA_ARGS ?=
+
+# $(call apt_ensure,pkg pkg ...): install those packages that are not installed; `apt-get update` only then.
+define apt_ensure
+missing=(); \
+for p in $(1); do \
+  dpkg -s "$$p" 2>/dev/null | grep -q '^Status: install ok installed' || missing+=("$$p"); \
+done; \
+if (( $${#missing[@]} )); then \
+  echo "==> installing missing packages: $${missing[*]}"; \
+  $(APT_GET) update; \
+  $(APT_GET) install -y --no-install-recommends "$${missing[@]}"; \
+else \
+  echo "==> packages present: $(1)"; \
+fi
+endef
+
+.PHONY: deps swift-check build run test-deps test bench clean distclean
+
+swift-check:
+	@if ! command -v swift >/dev/null 2>&1; then \
+	  echo "error: no Swift toolchain found: 'swift' is not on PATH and $(SWIFT_HOME_BIN) does not exist." >&2; \
+	  echo "       Install Swift 6 (https://www.swift.org/install/linux/) into /opt/swift or put it on PATH." >&2; \
+	  exit 1; \
+	fi
+	@echo "==> $$(swift --version 2>/dev/null | head -n1)"
+
+deps: swift-check
+	@$(call apt_ensure,$(RUN_PKGS))
+
+build:
+	swift build -c release --product nebula
+
+run: deps build
+	exec $(NEBULA_BIN) serve $(NEBULA_ARGS)
+
+test-deps: deps
+	@$(call apt_ensure,$(TEST_PKGS))
+	@if ! python3 -m pip --version >/dev/null 2>&1; then \
+	  $(call apt_ensure,python3-pip); \
+	fi
+	@if ! python3 -c 'import selenium, pytest, requests' >/dev/null 2>&1; then \
+	  echo "==> pip install $(PY_TEST_MODULES)"; \
+	  $(PIP_INSTALL) $(PY_TEST_MODULES) \
+	  || $(PIP_INSTALL) --break-system-packages $(PY_TEST_MODULES); \
+	else \
+	  echo "==> python modules present: $(PY_TEST_MODULES)"; \
+	fi
+
+test: test-deps
+	scripts/test.sh $(TEST_ARGS)
+
+bench:
+	scripts/bench/run.sh
+
+# Removes build products but keeps resolved dependency checkouts (no re-fetch needed).
+clean:
+	if command -v swift >/dev/null 2>&1; then swift package clean; else rm -rf .build/debug .build/release .build/*-unknown-linux-gnu; fi
+	rm -rf .pytest_cache Tests/pages/__pycache__ scripts/bench/last-results.txt
+
+# Everything, including dependency checkouts.
+distclean: clean
+	rm -rf .build .swiftpm

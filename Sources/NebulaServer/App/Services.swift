@@ -1,0 +1,60 @@
+import Fluent
+import Foundation
+import Logging
+import NebulaCore
+import Vapor
+
+/// The composition root's product: one instance of every service, shared by the API, the pages
+/// and background loops. Built once in ``configure(_:config:)``.
+final class NebulaServices: Sendable {
+    let config: Config
+    let vault: Vault
+    let audit: AuditLog
+    let events: EventBus
+    let jobs: JobQueue
+    let worker: JobWorker?
+    let identity: IdentityService
+    let secrets: SecretsService
+    let settings: SettingsService
+    let metrics: ServerMetrics
+    let maintenance: MaintenanceScheduler
+
+    init(config: Config, vault: Vault, audit: AuditLog, events: EventBus, jobs: JobQueue, worker: JobWorker?,
+         identity: IdentityService, secrets: SecretsService, settings: SettingsService, metrics: ServerMetrics,
+         maintenance: MaintenanceScheduler) {
+        self.config = config
+        self.vault = vault
+        self.audit = audit
+        self.events = events
+        self.jobs = jobs
+        self.worker = worker
+        self.identity = identity
+        self.secrets = secrets
+        self.settings = settings
+        self.metrics = metrics
+        self.maintenance = maintenance
+    }
+}
+
+struct ServicesKey: StorageKey {
+    typealias Value = NebulaServices
+}
+
+extension Application {
+    /// The services built at boot. Reading them before ``configure(_:config:)`` is a programming
+    /// error in the composition root, reported as a 500 rather than a crash.
+    var nebula: NebulaServices {
+        get throws {
+            guard let services = storage[ServicesKey.self] else {
+                throw NebulaError(.internalServerError, code: "not_configured", "The server is not configured yet.")
+            }
+            return services
+        }
+    }
+}
+
+extension Request {
+    var nebula: NebulaServices {
+        get throws { try application.nebula }
+    }
+}

@@ -1,0 +1,178 @@
+import Fluent
+import FluentPostgresDriver
+import FluentSQLiteDriver
+import Foundation
+import NebulaCore
+import SQLKit
+import Vapor
+
+/// A problem that stops the control plane from starting, said in one line with its cause.
+public struct StartupError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Knobs tests turn that are not user configuration.
+public struct RuntimeOptions: Sendable {
+    /// bcrypt cost; 12 in production.
+    public var passwordHashCost = 12
+    /// Whether to run the job worker and the schedulers.
+    public var startsBackgroundWork = true
+    public init() {}
+}
+
+/// The composition root: database, migrations, vault, services, middleware, routes and
+/// background work, in that order. The CLI and the tests both call it.
+public func configure(_ app: Application, config: Config, options: RuntimeOptions = RuntimeOptions()) async throws {
+    try prepareDataDirectory(config)
+    let isPostgres: Bool
+    var listenerConfiguration: PostgresConnection.Configuration?
+    switch config.database {
+    case .sqlite(let path):
+        app.databases.use(.sqlite(.file(path)), as: .sqlite)
+        isPostgres = false
+    case .postgres(let url):
+        let postgres: SQLPostgresConfiguration
+        do {
+            postgres = try SQLPostgresConfiguration(url: url)
+        } catch {
+            throw StartupError("DATABASE_URL is not a usable PostgreSQL URL (\(error)); expected postgres://user:password@host:5432/database")
+        }
+        listenerConfiguration = postgres.coreConfiguration
+        app.databases.use(.postgres(configuration: postgres), as: .psql)
+        isPostgres = true
+    }
+    app.migrations.add(Migrations.ordered)
+    do {
+        try await app.autoMigrate()
+    } catch {
+        throw StartupError("cannot prepare the database (\(describeDatabase(config.database))): \(String(reflecting: error))")
+    }
+    if !isPostgres, let sql = app.db as? any SQLDatabase {
+        // Write-ahead logging lets pages read while jobs write.
+        try await sql.raw("PRAGMA journal_mode=WAL").run()
+    }
+
+    let vault: Vault
+    do {
+        vault = try await MasterKeyStore(source: config.masterKey).unlock(on: app.db)
+    } catch let error as VaultError {
+        throw StartupError(error.description)
+    }
+
+    let services = buildServices(app: app, config: config, vault: vault, isPostgres: isPostgres,
+                                 listener: listenerConfiguration, options: options)
+    app.storage[ServicesKey.self] = services
+
+    app.routes.defaultMaxBodySize = ByteCount(integerLiteral: config.maxBodyBytes)
+    let encoder = JSONEncoder()
+    encoder.dateEncodingStrategy = .iso8601
+    let decoder = JSONDecoder()
+    decoder.dateDecodingStrategy = .iso8601
+    ContentConfiguration.global.use(encoder: encoder, for: .json)
+    ContentConfiguration.global.use(decoder: decoder, for: .json)
+
+    app.middleware = Middlewares()
+    app.middleware.use(MetricsMiddleware(metrics: services.metrics))
+    app.middleware.use(NebulaErrorMiddleware())
+    app.middleware.use(SecurityHeadersMiddleware())
+    app.middleware.use(PublicFilesMiddleware.make(for: app))
+    app.middleware.use(AccessMiddleware(identity: services.identity, audit: services.audit,
+                                        secureCookies: config.publicURL?.hasPrefix("https://") ?? false))
+    try routes(app)
+
+    await services.events.start()
+    if options.startsBackgroundWork {
+        services.worker?.start()
+        services.maintenance.start()
+    }
+    app.lifecycle.use(BackgroundWorkLifecycle(services: services))
+}
+
+private func buildServices(app: Application, config: Config, vault: Vault, isPostgres: Bool,
+                           listener: PostgresConnection.Configuration?, options: RuntimeOptions) -> NebulaServices {
+    let db = app.db
+    let logger = app.logger
+    let metrics = ServerMetrics()
+    let audit = AuditLog(db: db)
+    let events = EventBus(db: db, fanout: listener.map { .postgres($0) } ?? .local, logger: logger)
+    let jobs = JobQueue(db: db, events: events, audit: audit, logger: logger, lease: config.jobLease, isPostgres: isPostgres,
+                        onFinished: { metrics.recordJobFinished(type: $0, outcome: $1) })
+    let identity = IdentityService(db: db, audit: audit, events: events, hasher: PasswordHasher(cost: options.passwordHashCost))
+    let secrets = SecretsService(db: db, vault: vault, audit: audit, events: events)
+    let settings = SettingsService(db: db, audit: audit, events: events, defaults: Settings(
+        instanceName: "Nebula Command", eventRetentionDays: config.eventRetentionDays,
+        auditRetentionDays: config.auditRetentionDays, jobRetentionDays: 30))
+    jobs.register(RetentionJob(settings: settings, events: events, audit: audit, identity: identity))
+    let worker = config.runsJobWorker
+        ? JobWorker(queue: jobs, concurrency: config.jobConcurrency, pollInterval: config.jobPollInterval, logger: logger)
+        : nil
+    return NebulaServices(config: config, vault: vault, audit: audit, events: events, jobs: jobs, worker: worker,
+                    identity: identity, secrets: secrets, settings: settings, metrics: metrics,
+                    maintenance: MaintenanceScheduler(queue: jobs))
+}
+
+/// Stops background work before the application (and its database pool) shuts down.
+struct BackgroundWorkLifecycle: LifecycleHandler {
+    let services: NebulaServices
+
+    func shutdownAsync(_ application: Application) async {
+        services.maintenance.stop()
+        await services.worker?.stop()
+        await services.events.stop()
+    }
+}
+
+/// Creates the data directory and proves it is writable, so the failure is a clear message at
+/// start-up rather than an error deep inside SQLite or the key file.
+private func prepareDataDirectory(_ config: Config) throws {
+    let path = config.dataDirectory
+    do {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let probe = (path as NSString).appendingPathComponent(".write-probe-\(UUID().uuidString.prefix(8))")
+        guard FileManager.default.createFile(atPath: probe, contents: Data()) else {
+            throw StartupError("NEBULA_DATA_DIR \(path) is not writable by this user; fix its permissions or choose another directory")
+        }
+        try FileManager.default.removeItem(atPath: probe)
+    } catch let error as StartupError {
+        throw error
+    } catch {
+        throw StartupError("NEBULA_DATA_DIR \(path) cannot be created or written: \(error.localizedDescription)")
+    }
+}
+
+private func describeDatabase(_ database: Config.Database) -> String {
+    switch database {
+    case .sqlite(let path):
+        return "SQLite at \(path)"
+    case .postgres(let url):
+        // Never print the password.
+        guard var components = URLComponents(string: url) else { return "PostgreSQL" }
+        if components.password != nil { components.password = "***" }
+        return "PostgreSQL at \(components.string ?? "the configured URL")"
+    }
+}
+
+/// Conservative browser security headers on every response.
+struct SecurityHeadersMiddleware: AsyncMiddleware {
+    func respond(to request: Request, chainingTo next: any AsyncResponder) async throws -> Response {
+        let response = try await next.respond(to: request)
+        response.headers.replaceOrAdd(name: "X-Content-Type-Options", value: "nosniff")
+        response.headers.replaceOrAdd(name: "X-Frame-Options", value: "DENY")
+        response.headers.replaceOrAdd(name: "Referrer-Policy", value: "same-origin")
+        if response.headers.contentType == .html {
+            response.headers.replaceOrAdd(name: "Content-Security-Policy",
+                                          value: "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'; form-action 'self'")
+        }
+        return response
+    }
+}
+
+/// Serves `Public/` (css, js, icons) from the bundle's resources, and the Debian-packaged
+/// front-end libraries from `/usr/share/javascript` under `/vendor/`.
+enum PublicFilesMiddleware {
+    static func make(for app: Application) -> FileMiddleware {
+        let directory = Bundle.module.resourceURL?.appendingPathComponent("Public").path ?? app.directory.publicDirectory
+        return FileMiddleware(publicDirectory: directory.hasSuffix("/") ? directory : directory + "/", defaultFile: nil)
+    }
+}

@@ -1,0 +1,14 @@
+import Vapor
+
+/// Every route of the control plane. Features register their own collections here.
+func routes(_ app: Application) throws {
+    try app.register(collection: SystemController())
+    let api = app.grouped("api", "v1")
+    try api.register(collection: IdentityController())
+    try api.register(collection: AuditController())
+    try api.register(collection: SecretsController())
+    try api.register(collection: EventsController())
+    try api.register(collection: JobsController())
+    try api.register(collection: SettingsController())
+    try app.register(collection: WebPages())
+}

@@ -1,0 +1,214 @@
+import ArgumentParser
+import Foundation
+import NebulaCore
+import NebulaServer
+
+/// `nebula`: the control plane, its administration commands, and (later) the node agent.
+@main
+struct Nebula: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "nebula",
+        abstract: "Nebula Command — a self-hosted control plane for your homelab.",
+        discussion: """
+        Settings come from environment variables (NEBULA_*, DATABASE_URL) and an optional .env file \
+        in the working directory; see the README for the full table. Without DATABASE_URL everything \
+        is stored in SQLite under NEBULA_DATA_DIR (default ./nebula-data).
+        """,
+        version: NebulaVersion.current,
+        subcommands: [Serve.self, Migrate.self, UserCommand.self, TokenCommand.self, SecretsCommand.self]
+    )
+}
+
+/// Options every command that touches the data shares.
+struct DataOptions: ParsableArguments {
+    @Option(name: .customLong("data-dir"), help: "Data directory (overrides NEBULA_DATA_DIR).")
+    var dataDirectory: String?
+
+    func config(host: String? = nil, port: Int? = nil) throws -> Config {
+        try ControlPlane.loadConfig(host: host, port: port, dataDirectory: dataDirectory)
+    }
+}
+
+/// Runs `body`, printing a failure as one line on standard error with exit code 1.
+func runReportingErrors(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let error as ExitCode {
+        throw error
+    } catch let error as CleanExit {
+        throw error
+    } catch {
+        FileHandle.standardError.write(Data("nebula: \(describeForCommandLine(error))\n".utf8))
+        throw ExitCode.failure
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Serve the dashboard and API (runs migrations first).")
+
+    @Option(help: "Address to listen on (overrides NEBULA_HOST; default 127.0.0.1).")
+    var host: String?
+    @Option(help: "Port to listen on (overrides NEBULA_PORT; default 8080).")
+    var port: Int?
+    @OptionGroup var data: DataOptions
+
+    func run() async throws {
+        try await runReportingErrors {
+            let config = try data.config(host: host, port: port)
+            ControlPlane.bootstrapLogging(level: config.logLevel)
+            try await ControlPlane.serve(config: config)
+        }
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Apply database migrations and exit.")
+    @OptionGroup var data: DataOptions
+
+    func run() async throws {
+        try await runReportingErrors {
+            let config = try data.config()
+            ControlPlane.bootstrapLogging(level: "warning")
+            try await ControlPlane.withConsole(config: config) { _ in }
+            print("Database is up to date.")
+        }
+    }
+}
+
+/// Reads a password: from standard input when it is not a terminal (one line, then the
+/// confirmation on the next), otherwise by prompting twice without echo.
+func readNewPassword() throws -> String {
+    func readLineFromInput(prompt: String) -> String? {
+        if isatty(STDIN_FILENO) != 0 {
+            return getpass(prompt).map { String(cString: $0) }
+        }
+        return readLine(strippingNewline: true)
+    }
+    guard let first = readLineFromInput(prompt: "Password: "), let second = readLineFromInput(prompt: "Repeat password: ") else {
+        throw ValidationError("Give the password and its confirmation (two lines on standard input).")
+    }
+    guard first == second else { throw ValidationError("The two passwords differ.") }
+    return first
+}
+
+struct UserCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "user",
+        abstract: "Manage dashboard users.",
+        subcommands: [Create.self, List.self, ResetPassword.self]
+    )
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a user. The password is read twice from standard input (or prompted for).")
+        @Option(help: "The new user's name (2–40 letters, digits, '.', '_' or '-').") var username: String
+        @Option(help: "admin, operator or viewer.") var role: Role = .viewer
+        @OptionGroup var data: DataOptions
+
+        func run() async throws {
+            try await runReportingErrors {
+                let password = try readNewPassword()
+                let config = try data.config()
+                ControlPlane.bootstrapLogging(level: "warning")
+                let name = try await ControlPlane.withConsole(config: config) { console in
+                    try await console.createUser(username: username, password: password, role: role)
+                }
+                print("Created \(role.rawValue) '\(name)'.")
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List users.")
+        @OptionGroup var data: DataOptions
+
+        func run() async throws {
+            try await runReportingErrors {
+                let config = try data.config()
+                ControlPlane.bootstrapLogging(level: "warning")
+                let users = try await ControlPlane.withConsole(config: config) { try await $0.listUsers() }
+                if users.isEmpty { print("No users yet. Open the dashboard's /setup page or run: nebula user create --username NAME --role admin") }
+                for user in users {
+                    print("\(user.username.padding(toLength: 24, withPad: " ", startingAt: 0)) \(user.role.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)) \(user.disabled ? "disabled" : "active")")
+                }
+            }
+        }
+    }
+
+    struct ResetPassword: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "reset-password",
+            abstract: "Set a user's password (read twice from standard input or prompted) and sign them out everywhere.")
+        @Option(help: "Whose password to set.") var username: String
+        @OptionGroup var data: DataOptions
+
+        func run() async throws {
+            try await runReportingErrors {
+                let password = try readNewPassword()
+                let config = try data.config()
+                ControlPlane.bootstrapLogging(level: "warning")
+                try await ControlPlane.withConsole(config: config) { try await $0.resetPassword(username: username, password: password) }
+                print("Password for '\(username)' changed.")
+            }
+        }
+    }
+}
+
+struct TokenCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "token", abstract: "Manage API tokens.", subcommands: [Create.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create an API token for a user. The token is printed on the last line, once.")
+        @Option(help: "The user the token acts as.") var username: String
+        @Option(help: "A name to recognise the token by.") var name: String
+        @Option(help: "admin, operator or viewer; at most the user's role (default: the user's role).") var role: Role?
+        @Option(name: .customLong("expires-in-days"), help: "Days until the token expires (default: never).") var expiresInDays: Int?
+        @OptionGroup var data: DataOptions
+
+        func run() async throws {
+            try await runReportingErrors {
+                let config = try data.config()
+                ControlPlane.bootstrapLogging(level: "warning")
+                let created = try await ControlPlane.withConsole(config: config) { console in
+                    try await console.createToken(username: username, name: name, role: role, expiresInDays: expiresInDays)
+                }
+                print("Token '\(name)' for \(username) with role \(created.role.rawValue). Store it now; it is not shown again:")
+                print(created.token)
+            }
+        }
+    }
+}
+
+struct SecretsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "secrets", abstract: "Manage the secrets vault.", subcommands: [RotateKey.self])
+
+    struct RotateKey: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rotate-key",
+            abstract: "Re-encrypt every secret under a new master key, in one transaction.",
+            discussion: """
+            With a key file (the default) the new key replaces it when the transaction commits; an \
+            interrupted rotation is finished or undone at the next start. With NEBULA_MASTER_KEY the new \
+            key is printed first: put it in NEBULA_MASTER_KEY before the next start. Stop other \
+            `nebula serve` processes first.
+            """)
+        @OptionGroup var data: DataOptions
+
+        func run() async throws {
+            try await runReportingErrors {
+                let config = try data.config()
+                ControlPlane.bootstrapLogging(level: "warning")
+                let count = try await ControlPlane.withConsole(config: config) { console in
+                    try await console.rotateMasterKey { newKey in
+                        print("New master key (set NEBULA_MASTER_KEY to this before the next start):")
+                        print(newKey)
+                    }
+                }
+                print("Re-encrypted \(count) secret\(count == 1 ? "" : "s") under the new key.")
+            }
+        }
+    }
+}
+
+extension Role: ExpressibleByArgument {}
