@@ -379,7 +379,7 @@ private struct Sidebar: Component {
             tag("nav", [.value("id", "primary-nav"), .value("class", "nav"), .value("aria-label", "Main")]) {
                 for (section, items) in sections {
                     Div {
-                        tag("h2", [.value("class", "nav-section"), .value("id", "nav-" + identifier(section))]) {
+                        tag("div", [.value("class", "nav-section"), .value("id", "nav-" + identifier(section))]) {
                             Text(section)
                         }
                         tag("ul", [.value("class", "nav-list"), .value("aria-labelledby", "nav-" + identifier(section))]) {

@@ -317,6 +317,7 @@ function initJobLog(el) {
 
   const target = el.querySelector("code") || el;
   const indicators = indicatorsFor(el);
+  el.scrollTop = el.scrollHeight; // start at the newest line
   let lastLineID = parseInt(el.dataset.lastLineId, 10);
   if (Number.isNaN(lastLineID)) lastLineID = -Infinity;
   const byJob = (attr) => document.querySelectorAll(`[${attr}="${CSS.escape(jobID)}"]`);

@@ -1,0 +1,547 @@
+"""Browser walkthrough of the dashboard (headless Chromium via selenium).
+
+The server under test starts with an empty data directory (scripts/test.sh). The module fixture
+`admin_account` completes the setup wizard once (or finds it done) so tests can run in any order;
+`admin_driver` gives each test a fresh browser signed in through the /login form.
+"""
+
+import re
+import time
+import uuid
+from urllib.parse import unquote, urlsplit
+
+import pytest
+import requests
+from selenium.common.exceptions import NoAlertPresentException, NoSuchElementException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from conftest import _options, screenshot  # noqa: F401  (_options: a browser for the module fixture)
+
+ADMIN = "admin"
+ADMIN_PASSWORD = "correct-horse-battery"
+DESKTOP = (1280, 900)
+PHONE = (390, 844)
+TIMEOUT = 10
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def unique(prefix):
+    return f"{prefix}_{uuid.uuid4().hex[:8]}"
+
+
+def wait(driver, timeout=TIMEOUT):
+    return WebDriverWait(driver, timeout)
+
+
+def path_of(driver):
+    """The current path with its query, e.g. "/login?next=/audit"."""
+    url = urlsplit(driver.current_url)
+    return (url.path or "/") + ("?" + url.query if url.query else "")
+
+
+def wait_for_path(driver, pattern, timeout=TIMEOUT):
+    """Waits until the current path (without query) matches the regex `pattern`."""
+    wait(driver, timeout).until(lambda d: re.fullmatch(pattern, path_of(d).split("?", 1)[0]))
+    return path_of(driver)
+
+
+def fill(scope, name, value):
+    field = scope.find_element(By.NAME, name)
+    field.clear()
+    field.send_keys(value)
+
+
+def form_with(driver, action):
+    """The POST form whose action is `action`."""
+    return driver.find_element(By.CSS_SELECTOR, f'form[action="{action}"]')
+
+
+def submit(form):
+    form.find_element(By.CSS_SELECTOR, 'button[type="submit"]').click()
+
+
+def flash_text(driver):
+    flashes = driver.find_elements(By.CSS_SELECTOR, ".flash")
+    return " ".join(f.text for f in flashes)
+
+
+def accept_confirm(driver, timeout=5):
+    """Accepts the confirm() dialog a `form[data-confirm]` opens and returns its text."""
+    wait(driver, timeout).until(EC.alert_is_present())
+    alert = driver.switch_to.alert
+    text = alert.text
+    alert.accept()
+    return text
+
+
+def set_viewport(driver, size):
+    """Emulates a device viewport of exactly `size` CSS pixels (window sizes include chrome)."""
+    width, height = size
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600,
+    })
+
+
+def horizontal_overflow(driver):
+    """(scrollWidth, innerWidth, widest offending elements) of the current page."""
+    return driver.execute_script("""
+        const doc = document.documentElement;
+        const vw = window.innerWidth;
+        const wide = [];
+        for (const el of document.body.querySelectorAll('*')) {
+            const r = el.getBoundingClientRect();
+            if (r.width > 0 && r.right > vw + 1 && !el.closest('.table-wrap, pre')) {
+                wide.push(el.tagName.toLowerCase() + (el.className ? '.' + String(el.className).trim().replace(/\\s+/g, '.') : '')
+                          + ' right=' + Math.round(r.right));
+            }
+        }
+        return [doc.scrollWidth, vw, wide.slice(0, 8)];
+    """)
+
+
+def assert_no_horizontal_overflow(driver, label):
+    scroll_width, inner_width, offenders = horizontal_overflow(driver)
+    assert scroll_width <= inner_width + 1, (
+        f"{label}: page is {scroll_width}px wide in a {inner_width}px viewport; too wide: {offenders}")
+
+
+def login(driver, base_url, username=ADMIN, password=ADMIN_PASSWORD, next_path=None):
+    driver.get(base_url + "/login" + (f"?next={next_path}" if next_path else ""))
+    form = form_with(driver, "/login")
+    fill(form, "username", username)
+    fill(form, "password", password)
+    submit(form)
+
+
+def session_for(base_url, username=ADMIN, password=ADMIN_PASSWORD):
+    """A requests.Session signed in through the /login form (CSRF cookie + hidden field)."""
+    http = requests.Session()
+    page = http.get(base_url + "/login", timeout=10)
+    csrf = re.search(r'name="_csrf" value="([^"]+)"', page.text).group(1)
+    response = http.post(base_url + "/login", data={"_csrf": csrf, "username": username, "password": password, "next": "/"},
+                         allow_redirects=False, timeout=10)
+    assert response.status_code == 303, f"login with requests answered {response.status_code}"
+    return http
+
+
+def api(base_url, token, method, path, **kwargs):
+    headers = {"Authorization": f"Bearer {token}", **kwargs.pop("headers", {})}
+    return requests.request(method, base_url + "/api/v1" + path, headers=headers, timeout=10, **kwargs)
+
+
+# ------------------------------------------------------------------ fixtures
+
+
+@pytest.fixture(scope="module")
+def admin_account(base_url):
+    """Creates the first admin through /setup if nobody has yet; returns what was observed."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    import conftest
+
+    observed = {"performed": False}
+    if requests.get(base_url + "/setup", allow_redirects=False, timeout=10).status_code != 200:
+        return observed
+
+    drv = webdriver.Chrome(service=Service(conftest.CHROMEDRIVER), options=_options())
+    try:
+        drv.set_page_load_timeout(30)
+        drv.get(base_url + "/")
+        observed["redirected_to"] = path_of(drv)
+        observed["title"] = drv.title
+        screenshot(drv, "setup")
+        set_viewport(drv, PHONE)
+        observed["phone_overflow"] = horizontal_overflow(drv)
+        screenshot(drv, "setup-390")
+        set_viewport(drv, DESKTOP)
+
+        # A mismatched confirmation is refused with a readable message.
+        form = form_with(drv, "/setup")
+        fill(form, "username", ADMIN)
+        fill(form, "password", ADMIN_PASSWORD)
+        fill(form, "confirm", ADMIN_PASSWORD + "-typo")
+        submit(form)
+        wait(drv).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".flash"))
+        observed["mismatch_flash"] = flash_text(drv)
+        screenshot(drv, "setup-mismatch")
+
+        form = form_with(drv, "/setup")
+        fill(form, "username", ADMIN)
+        fill(form, "password", ADMIN_PASSWORD)
+        fill(form, "confirm", ADMIN_PASSWORD)
+        submit(form)
+        wait_for_path(drv, "/")
+        observed["after_submit"] = path_of(drv)
+        observed["header_user"] = drv.find_element(By.CSS_SELECTOR, ".user-name").text
+        observed["flash"] = flash_text(drv)
+        observed["performed"] = True
+    finally:
+        drv.quit()
+    return observed
+
+
+@pytest.fixture
+def admin_driver(admin_account, driver, base_url):
+    """A fresh browser, signed in as the admin through the /login form, on the Overview."""
+    login(driver, base_url)
+    wait_for_path(driver, "/")
+    assert driver.find_elements(By.CSS_SELECTOR, "form.logout-form"), "not signed in after /login"
+    return driver
+
+
+@pytest.fixture(scope="module")
+def api_token(admin_account, base_url):
+    """An admin API token, created through the /users form with requests (for background calls)."""
+    http = session_for(base_url)
+    page = http.get(base_url + "/users", timeout=10)
+    csrf = re.search(r'name="_csrf" value="([^"]+)"', page.text).group(1)
+    response = http.post(base_url + "/tokens", data={"_csrf": csrf, "name": unique("pages-fixture"), "role": "admin", "days": "1"}, timeout=10)
+    match = re.search(r'id="new-token"[^>]*><code>([^<]+)</code>', response.text)
+    assert match, "the /tokens form did not show the new token"
+    return match.group(1).strip()
+
+
+# ------------------------------------------------------------------ setup and sign-in
+
+
+def test_setup_redirects_then_creates_the_admin_and_closes(admin_account, driver, base_url):
+    if admin_account["performed"]:
+        assert admin_account["redirected_to"] == "/setup", "before any user exists, / must redirect to /setup"
+        assert "Set up" in admin_account["title"]
+        assert "differ" in admin_account["mismatch_flash"], admin_account["mismatch_flash"]
+        assert admin_account["after_submit"] == "/"
+        assert admin_account["header_user"] == ADMIN
+        assert "Welcome" in admin_account["flash"]
+        width, inner, offenders = admin_account["phone_overflow"]
+        assert width <= inner + 1, f"/setup overflows at 390 px: {width} > {inner}: {offenders}"
+    # Afterwards the wizard is gone, and pages send a signed-out browser to /login.
+    assert requests.get(base_url + "/setup", allow_redirects=False, timeout=10).status_code == 404
+    driver.get(base_url + "/secrets")
+    assert wait_for_path(driver, "/login").startswith("/login")
+    assert "next=" in driver.current_url and "secrets" in driver.current_url
+
+
+def test_login_failure_shows_an_error_and_success_reaches_overview(admin_account, driver, base_url):
+    login(driver, base_url, password="not-the-password")
+    error = wait(driver).until(lambda d: d.find_element(By.CSS_SELECTOR, ".flash-error"))
+    assert error.get_attribute("role") == "alert"
+    assert error.text.strip(), "the failed sign-in shows no message"
+    assert "password" in error.text.lower() or "incorrect" in error.text.lower() or "invalid" in error.text.lower(), error.text
+    assert path_of(driver).startswith("/login")
+    # The username is kept, the password is not.
+    assert driver.find_element(By.NAME, "username").get_attribute("value") == ADMIN
+    assert driver.find_element(By.NAME, "password").get_attribute("value") == ""
+    screenshot(driver, "login-error")
+
+    fill(driver, "password", ADMIN_PASSWORD)
+    submit(form_with(driver, "/login"))
+    wait_for_path(driver, "/")
+    assert driver.find_element(By.CSS_SELECTOR, "h1.page-title").text == "Overview"
+    assert driver.find_element(By.CSS_SELECTOR, ".user-name").text == ADMIN
+    assert len(driver.find_elements(By.CSS_SELECTOR, ".stat-grid > *, .stat-card")) >= 4
+
+
+def test_login_follows_next(admin_account, driver, base_url):
+    driver.get(base_url + "/audit")
+    wait_for_path(driver, "/login")
+    screenshot(driver, "login")
+    form = form_with(driver, "/login")
+    assert form.find_element(By.NAME, "next").get_attribute("value") == "/audit"
+    fill(form, "username", ADMIN)
+    fill(form, "password", ADMIN_PASSWORD)
+    submit(form)
+    wait_for_path(driver, "/audit")
+
+
+# ------------------------------------------------------------------ secrets
+
+
+def test_secret_store_list_reveal_delete(admin_driver, base_url):
+    driver = admin_driver
+    name = unique("PAGES_SECRET").upper()
+    value = "s3cr3t-" + uuid.uuid4().hex
+
+    driver.get(base_url + "/secrets")
+    form = form_with(driver, "/secrets")
+    fill(form, "name", name)
+    fill(form, "value", value)
+    fill(form, "description", "made by the page tests")
+    submit(form)
+    wait(driver).until(lambda d: "Secret stored" in flash_text(d))
+
+    row = driver.find_element(By.XPATH, f'//table//tr[td//*[normalize-space(text())="{name}"]]')
+    assert "made by the page tests" in row.text
+    assert value not in driver.page_source, "a secret's value appears in the /secrets page source"
+    screenshot(driver, "secrets")
+
+    row.find_element(By.XPATH, './/button[normalize-space()="Reveal"]').click()
+    assert name in accept_confirm(driver)
+    revealed = wait(driver).until(lambda d: d.find_element(By.ID, "revealed-secret"))
+    assert revealed.text.strip() == value
+    screenshot(driver, "secrets-revealed")
+
+    driver.get(base_url + "/secrets")
+    assert value not in driver.page_source
+    driver.find_element(By.XPATH, f'//form[@action="/secrets/{name}/delete"]//button').click()
+    assert "cannot be undone" in accept_confirm(driver)
+    wait(driver).until(lambda d: "Secret deleted" in flash_text(d))
+    assert not driver.find_elements(By.XPATH, f'//table//*[normalize-space(text())="{name}"]')
+
+
+def test_secret_store_refuses_a_bad_name_with_a_message(admin_driver, base_url):
+    driver = admin_driver
+    driver.get(base_url + "/secrets")
+    form = form_with(driver, "/secrets")
+    fill(form, "name", "has spaces!")
+    fill(form, "value", "x")
+    submit(form)
+    error = wait(driver).until(lambda d: d.find_element(By.CSS_SELECTOR, ".flash-error"))
+    assert error.text.strip()
+    assert path_of(driver).startswith("/secrets")
+
+
+# ------------------------------------------------------------------ users and tokens
+
+
+def test_create_operator_user(admin_driver, base_url):
+    driver = admin_driver
+    username = unique("op")
+    driver.get(base_url + "/users")
+    form = form_with(driver, "/users")
+    fill(form, "username", username)
+    fill(form, "password", "operator-password-123")
+    Select(form.find_element(By.NAME, "role")).select_by_value("operator")
+    submit(form)
+    wait(driver).until(lambda d: "User added" in flash_text(d))
+    row = driver.find_element(By.XPATH, f'//table//tr[td[normalize-space()="{username}"]]')
+    assert "operator" in row.find_element(By.CSS_SELECTOR, ".role-badge").text
+    assert "active" in row.text
+
+    # The new operator can sign in and sees an operator's Users page (no admin forms).
+    driver.find_element(By.CSS_SELECTOR, "form.logout-form button").click()
+    wait_for_path(driver, "/login")
+    login(driver, base_url, username=username, password="operator-password-123")
+    wait_for_path(driver, "/")
+    assert driver.find_element(By.CSS_SELECTOR, ".user-name").text == username
+    driver.get(base_url + "/users")
+    assert not driver.find_elements(By.CSS_SELECTOR, 'form[action="/users"]')
+    screenshot(driver, "users-as-operator")
+
+
+def test_api_token_create_use_revoke(admin_driver, base_url):
+    driver = admin_driver
+    name = unique("pages-token")
+    driver.get(base_url + "/users")
+    form = form_with(driver, "/tokens")
+    fill(form, "name", name)
+    Select(form.find_element(By.NAME, "role")).select_by_value("viewer")
+    fill(form, "days", "7")
+    submit(form)
+    token = wait(driver).until(lambda d: d.find_element(By.ID, "new-token")).text.strip()
+    assert token and " " not in token
+    assert "will not be shown again" in flash_text(driver)
+    screenshot(driver, "users-new-token")
+
+    me = api(base_url, token, "GET", "/me")
+    assert me.status_code == 200, me.text
+    assert me.json()["username"] == ADMIN
+
+    driver.get(base_url + "/users")
+    assert token not in driver.page_source, "the token is shown again after a reload"
+    screenshot(driver, "users")
+    row = driver.find_element(By.XPATH, f'//table//tr[td[normalize-space()="{name}"]]')
+    row.find_element(By.XPATH, './/button[normalize-space()="Revoke"]').click()
+    assert name in accept_confirm(driver)
+    wait(driver).until(lambda d: "Token revoked" in flash_text(d))
+    row = driver.find_element(By.XPATH, f'//table//tr[td[normalize-space()="{name}"]]')
+    assert "revoked" in row.text
+
+    refused = api(base_url, token, "GET", "/me")
+    assert refused.status_code == 401
+    assert set(refused.json()["error"]) >= {"code", "message"}
+
+
+# ------------------------------------------------------------------ jobs
+
+
+def test_queue_maintenance_job_and_watch_it_finish(admin_driver, base_url):
+    driver = admin_driver
+    driver.get(base_url + "/jobs")
+    screenshot(driver, "jobs")
+    form = form_with(driver, "/jobs/run")
+    Select(form.find_element(By.NAME, "type")).select_by_value("maintenance.retention")
+    form.find_element(By.XPATH, './/button[normalize-space()="Queue job"]').click()
+    path = wait_for_path(driver, r"/jobs/[0-9A-Fa-f-]{36}")
+    assert "Queued maintenance.retention" in flash_text(driver)
+
+    badge = driver.find_element(By.CSS_SELECTOR, "[data-job-status]")
+    log = driver.find_element(By.CSS_SELECTOR, "pre[data-live-job-log]")
+    try:
+        wait(driver, 20).until(lambda d: badge.text.strip() == "succeeded" and "deleted" in log.text)
+    finally:
+        screenshot(driver, "job-detail")
+    assert "tone-green" in badge.get_attribute("class")
+    assert path_of(driver) == path  # no reload or navigation was needed
+
+    # The job is listed, and the status filter finds it.
+    driver.get(base_url + "/jobs?status=succeeded")
+    assert driver.find_elements(By.CSS_SELECTOR, f'a[href="{path}"]')
+
+
+# ------------------------------------------------------------------ live overview
+
+
+def test_overview_events_update_live(admin_driver, base_url, api_token):
+    driver = admin_driver
+    driver.get(base_url + "/")
+    indicator = driver.find_element(By.CSS_SELECTOR, "[data-live-status]")
+    wait(driver).until(lambda d: indicator.get_attribute("data-state") == "live")
+    feed = driver.find_element(By.CSS_SELECTOR, "tbody[data-live-events]")
+    driver.execute_script("arguments[0].setAttribute('data-marker', 'same-page')", feed)
+    rows_before = len(feed.find_elements(By.TAG_NAME, "tr"))
+
+    name = unique("LIVE_SECRET").upper()
+    created = api(base_url, api_token, "POST", "/secrets", json={"name": name, "value": "live-value"})
+    assert created.status_code == 201, created.text
+    try:
+        wait(driver).until(lambda d: f"secret:{name}" in feed.text)
+        row = feed.find_element(By.XPATH, f'./tr[td[normalize-space()="secret:{name}"]]')
+        assert "secret.created" in row.text
+        assert row.is_displayed()
+        assert feed.get_attribute("data-marker") == "same-page", "the page was reloaded"
+        assert len(feed.find_elements(By.TAG_NAME, "tr")) >= min(rows_before + 1, 15)
+        assert not driver.find_elements(By.CSS_SELECTOR, "[data-empty]")
+        screenshot(driver, "overview")
+    finally:
+        api(base_url, api_token, "DELETE", f"/secrets/{name}")
+
+
+# ------------------------------------------------------------------ audit
+
+
+def test_audit_filter_by_secret_actions(admin_driver, base_url, api_token):
+    driver = admin_driver
+    name = unique("AUDIT_SECRET").upper()
+    assert api(base_url, api_token, "POST", "/secrets", json={"name": name, "value": "v"}).status_code == 201
+    assert api(base_url, api_token, "DELETE", f"/secrets/{name}").status_code == 204
+
+    driver.get(base_url + "/audit")
+    form = driver.find_element(By.CSS_SELECTOR, 'form[action="/audit"]')
+    fill(form, "action", "secret.*")
+    submit(form)
+    wait(driver).until(lambda d: "action=secret" in d.current_url)
+    assert driver.find_element(By.NAME, "action").get_attribute("value") == "secret.*"
+    actions = [el.text for el in driver.find_elements(By.XPATH, "//table//tbody/tr/td[3]")]
+    assert actions, "no audit rows for secret.*"
+    assert all(a.startswith("secret.") for a in actions), actions
+    assert {"secret.create", "secret.delete"} <= set(actions)
+    targets = " ".join(el.text for el in driver.find_elements(By.XPATH, "//table//tbody/tr/td[4]"))
+    assert name in targets
+    assert "v" not in [el.text for el in driver.find_elements(By.XPATH, "//table//tbody/tr/td[7]")]
+    screenshot(driver, "audit")
+
+
+# ------------------------------------------------------------------ settings
+
+
+def test_settings_instance_name_shows_in_title(admin_driver, base_url):
+    driver = admin_driver
+    driver.get(base_url + "/settings")
+    original = driver.find_element(By.NAME, "instanceName").get_attribute("value")
+    new_name = "Homelab " + uuid.uuid4().hex[:4]
+    try:
+        form = form_with(driver, "/settings")
+        fill(form, "instanceName", new_name)
+        form.find_element(By.XPATH, './/button[normalize-space()="Save settings"]').click()
+        wait(driver).until(lambda d: "Settings saved" in flash_text(d))
+        assert driver.title == f"Settings · {new_name}"
+        assert new_name in driver.find_element(By.CSS_SELECTOR, ".sidebar .brand-name").get_attribute("textContent")
+        screenshot(driver, "settings")
+        driver.get(base_url + "/")
+        assert driver.title.endswith(new_name)
+    finally:
+        driver.get(base_url + "/settings")
+        form = form_with(driver, "/settings")
+        fill(form, "instanceName", original or "Nebula Command")
+        submit(form)
+        wait(driver).until(lambda d: "Settings saved" in flash_text(d))
+
+
+def test_settings_refuses_a_bad_number_with_a_message(admin_driver, base_url):
+    driver = admin_driver
+    driver.get(base_url + "/settings")
+    form = form_with(driver, "/settings")
+    fill(form, "eventRetentionDays", "0")
+    submit(form)
+    error = wait(driver).until(lambda d: d.find_element(By.CSS_SELECTOR, ".flash-error"))
+    assert error.text.strip()
+
+
+# ------------------------------------------------------------------ responsive layout
+
+
+PAGES = ["/", "/jobs", "/audit", "/users", "/secrets", "/settings"]
+
+
+def test_pages_have_no_horizontal_overflow_on_a_phone(admin_driver, base_url, api_token):
+    driver = admin_driver
+    # Some content so tables are not empty: a job with a detail page and a secret.
+    job = api(base_url, api_token, "POST", "/jobs", json={"type": "maintenance.retention"})
+    pages = list(PAGES)
+    if job.status_code in (200, 201, 202):
+        pages.append(f"/jobs/{job.json()['id']}")
+    set_viewport(driver, PHONE)
+    assert driver.execute_script("return window.innerWidth") == PHONE[0]
+    problems = []
+    for page in pages:
+        driver.get(base_url + page)
+        scroll_width, inner_width, offenders = horizontal_overflow(driver)
+        if scroll_width > inner_width + 1:
+            problems.append(f"{page}: {scroll_width}px > {inner_width}px {offenders}")
+        if page in ("/", "/users"):
+            screenshot(driver, ("overview" if page == "/" else "users") + "-390")
+    # The menu opens on a phone.
+    driver.get(base_url + "/")
+    toggle = driver.find_element(By.CSS_SELECTOR, "[data-nav-toggle]")
+    assert toggle.is_displayed()
+    toggle.click()
+    wait(driver).until(lambda d: d.find_element(By.CSS_SELECTOR, "#primary-nav a[href='/secrets']").is_displayed())
+    screenshot(driver, "overview-390-menu")
+    # Signed out, too.
+    driver.delete_all_cookies()
+    driver.get(base_url + "/login")
+    scroll_width, inner_width, offenders = horizontal_overflow(driver)
+    if scroll_width > inner_width + 1:
+        problems.append(f"/login: {scroll_width}px > {inner_width}px {offenders}")
+    screenshot(driver, "login-390")
+    assert not problems, "horizontal overflow at 390 px:\n" + "\n".join(problems)
+
+
+def test_desktop_screenshots_of_every_page(admin_driver, base_url):
+    driver = admin_driver
+    for page, name in [("/", "overview-desktop"), ("/jobs", "jobs-desktop"), ("/audit", "audit-desktop"),
+                       ("/users", "users-desktop"), ("/secrets", "secrets-desktop"), ("/settings", "settings-desktop")]:
+        driver.get(base_url + page)
+        assert driver.find_element(By.CSS_SELECTOR, "h1.page-title").text
+        assert_no_horizontal_overflow(driver, page + " at 1280 px")
+        screenshot(driver, name)
+    driver.get(base_url + "/no-such-page")
+    assert "404" in driver.title
+    screenshot(driver, "not-found")
+
+
+# ------------------------------------------------------------------ logout
+
+
+def test_logout_returns_to_login(admin_driver, base_url):
+    driver = admin_driver
+    driver.find_element(By.CSS_SELECTOR, "form.logout-form button").click()
+    wait_for_path(driver, "/login")
+    assert "signed out" in flash_text(driver).lower()
+    screenshot(driver, "logged-out")
+    driver.get(base_url + "/")
+    wait_for_path(driver, "/login")
