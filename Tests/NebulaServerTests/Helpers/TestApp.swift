@@ -58,6 +58,7 @@ struct TestApp: Sendable {
     let config: Config
     let baseURL: String
     let directory: URL
+    private let stopped = LockedValue(false)
 
     var services: NebulaServices { get throws { try app.nebula } }
 
@@ -78,7 +79,13 @@ struct TestApp: Sendable {
         }
     }
 
+    /// Stops the server and shuts the application down; safe to call more than once.
     func stop() async {
+        let alreadyStopped = stopped.withLock { stopped in
+            defer { stopped = true }
+            return stopped
+        }
+        guard !alreadyStopped else { return }
         await app.server.shutdown()
         try? await app.asyncShutdown()
     }

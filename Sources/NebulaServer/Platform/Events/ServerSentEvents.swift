@@ -61,7 +61,8 @@ enum ServerSentEvents {
                 }
                 try await writer.write(.end)
             } catch {
-                // The client went away; nothing to clean up beyond the producers.
+                // The client went away. Vapor requires every stream to end with .end or .error.
+                try? await writer.write(.error(error))
             }
         })
         return Response(status: .ok, headers: headers, body: body)
