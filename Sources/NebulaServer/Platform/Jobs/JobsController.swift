@@ -66,37 +66,64 @@ struct JobsController: RouteCollection {
             return try await ListPage(items: try await services.jobs.logLines(jobID: id, after: after, limit: 10_000), total: -1).encodeResponse(for: req)
         }
         let queue = services.jobs
-        let wake = await services.events.subscribe(types: [.jobProgress, .jobStarted, .jobSucceeded, .jobFailed, .jobRetrying, .jobCancelled], after: nil)
+        let subject = "job:\(id)"
+        let jobEvents = await services.events.subscribe(types: [.jobStarted, .jobRetrying, .jobSucceeded, .jobFailed, .jobCancelled, .jobProgress], after: nil)
         return ServerSentEvents.response(heartbeat: services.config.sseHeartbeat) { continuation in
-            // Lines are read from the database, so a job running on another replica streams the same
-            // way; events only wake the loop early, a short poll covers the rest.
+            // Lines and the final state are read from the database, so a job running on another
+            // replica streams the same way. Job events wake the loop at once and report each status
+            // change even when it lasts shorter than the poll interval.
+            let pending = LockedValue<[EventEnvelope]>([])
+            let wakeup = Wakeup()
+            let forward = Task {
+                for await event in jobEvents where event.subject == subject {
+                    pending.withLock { $0.append(event) }
+                    wakeup.signal()
+                }
+            }
+            defer { forward.cancel() }
             var lastLine = after
             var lastStatus: JobStatusMessage?
-            let wakeups = Task { for await event in wake where event.subject == "job:\(id)" { queue.wake() ; _ = event } }
-            defer { wakeups.cancel() }
+            func send(_ status: JobStatusMessage) {
+                guard status != lastStatus else { return }
+                continuation.yield(.json(status, event: "status", id: nil))
+                lastStatus = status
+            }
+            func sendNewLines() async throws {
+                for line in try await queue.logLines(jobID: id, after: lastLine) {
+                    continuation.yield(.json(line, event: "log", id: String(line.id)))
+                    lastLine = line.id
+                }
+            }
             while !Task.isCancelled {
                 do {
-                    for line in try await queue.logLines(jobID: id, after: lastLine) {
-                        continuation.yield(.json(line, event: "log", id: String(line.id)))
-                        lastLine = line.id
+                    for event in pending.withLock({ events in defer { events = [] }; return events }) {
+                        guard var status = lastStatus else { continue }
+                        switch event.type {
+                        case .jobStarted:
+                            status.status = .running
+                            status.attempts = Int(event.data["attempt"] ?? "") ?? status.attempts
+                        case .jobRetrying:
+                            status.status = .queued
+                        case .jobProgress:
+                            status.progress = Double(event.data["progress"] ?? "") ?? status.progress
+                        default:
+                            continue
+                        }
+                        send(status)
                     }
+                    try await sendNewLines()
                     let job = try await queue.find(id)
                     let status = JobStatusMessage(status: job.status, progress: job.progress, attempts: job.attempts, lastError: job.lastError)
-                    if status != lastStatus {
-                        continuation.yield(.json(status, event: "status", id: nil))
-                        lastStatus = status
-                    }
+                    send(status)
                     if job.status.isFinal {
-                        for line in try await queue.logLines(jobID: id, after: lastLine) {
-                            continuation.yield(.json(line, event: "log", id: String(line.id)))
-                        }
+                        try await sendNewLines()
                         continuation.yield(.json(status, event: "end", id: nil))
                         break
                     }
                 } catch {
                     break
                 }
-                try? await Task.sleep(for: .milliseconds(250))
+                await wakeup.wait(timeout: .milliseconds(250))
             }
             continuation.finish()
         }
