@@ -110,7 +110,7 @@ import Testing
             let attempts = AttemptLog()
             try app.services.jobs.register(FlakyJob(maxAttempts: 3, failures: 1, attempts: attempts))
             let token = try await app.token(role: .viewer)
-            let job = try await app.services.jobs.enqueue(type: "test.flaky", runAt: Date().addingTimeInterval(0.5), by: .system())
+            let job = try await app.services.jobs.enqueue(type: "test.flaky", runAt: Date().addingTimeInterval(2), by: .system())
             // act
             let stream = try await SSEReader.open(app.baseURL + "/api/v1/jobs/\(job.id)/log", token: token)
             var events: [SSEReader.Message] = []
