@@ -69,6 +69,7 @@ let package = Package(
                 .product(name: "FluentPostgresDriver", package: "fluent-postgres-driver"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Fluent", package: "fluent"),
+                .product(name: "OpenAPIKit30", package: "OpenAPIKit"),
             ],
             swiftSettings: swiftSettings
         ),

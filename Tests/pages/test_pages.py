@@ -150,6 +150,7 @@ def admin_account(base_url):
     drv = webdriver.Chrome(service=Service(conftest.CHROMEDRIVER), options=_options())
     try:
         drv.set_page_load_timeout(30)
+        set_viewport(drv, DESKTOP)
         drv.get(base_url + "/")
         observed["redirected_to"] = path_of(drv)
         observed["title"] = drv.title
@@ -185,8 +186,16 @@ def admin_account(base_url):
 
 
 @pytest.fixture
-def admin_driver(admin_account, driver, base_url):
+def browser(driver):
+    """The conftest `driver` with a viewport of exactly 1280x900 CSS pixels."""
+    set_viewport(driver, DESKTOP)
+    return driver
+
+
+@pytest.fixture
+def admin_driver(admin_account, browser, base_url):
     """A fresh browser, signed in as the admin through the /login form, on the Overview."""
+    driver = browser
     login(driver, base_url)
     wait_for_path(driver, "/")
     assert driver.find_elements(By.CSS_SELECTOR, "form.logout-form"), "not signed in after /login"
@@ -208,7 +217,8 @@ def api_token(admin_account, base_url):
 # ------------------------------------------------------------------ setup and sign-in
 
 
-def test_setup_redirects_then_creates_the_admin_and_closes(admin_account, driver, base_url):
+def test_setup_redirects_then_creates_the_admin_and_closes(admin_account, browser, base_url):
+    driver = browser
     if admin_account["performed"]:
         assert admin_account["redirected_to"] == "/setup", "before any user exists, / must redirect to /setup"
         assert "Set up" in admin_account["title"]
@@ -225,7 +235,8 @@ def test_setup_redirects_then_creates_the_admin_and_closes(admin_account, driver
     assert "next=" in driver.current_url and "secrets" in driver.current_url
 
 
-def test_login_failure_shows_an_error_and_success_reaches_overview(admin_account, driver, base_url):
+def test_login_failure_shows_an_error_and_success_reaches_overview(admin_account, browser, base_url):
+    driver = browser
     login(driver, base_url, password="not-the-password")
     error = wait(driver).until(lambda d: d.find_element(By.CSS_SELECTOR, ".flash-error"))
     assert error.get_attribute("role") == "alert"
@@ -245,7 +256,8 @@ def test_login_failure_shows_an_error_and_success_reaches_overview(admin_account
     assert len(driver.find_elements(By.CSS_SELECTOR, ".stat-grid > *, .stat-card")) >= 4
 
 
-def test_login_follows_next(admin_account, driver, base_url):
+def test_login_follows_next(admin_account, browser, base_url):
+    driver = browser
     driver.get(base_url + "/audit")
     wait_for_path(driver, "/login")
     screenshot(driver, "login")
@@ -423,25 +435,53 @@ def test_overview_events_update_live(admin_driver, base_url, api_token):
 # ------------------------------------------------------------------ audit
 
 
-def test_audit_filter_by_secret_actions(admin_driver, base_url, api_token):
-    driver = admin_driver
+def make_secret_history(base_url, api_token):
+    """Creates and deletes a secret through the API; returns its name."""
     name = unique("AUDIT_SECRET").upper()
-    assert api(base_url, api_token, "POST", "/secrets", json={"name": name, "value": "v"}).status_code == 201
+    assert api(base_url, api_token, "POST", "/secrets", json={"name": name, "value": "audit-value"}).status_code == 201
     assert api(base_url, api_token, "DELETE", f"/secrets/{name}").status_code == 204
+    return name
 
+
+def assert_not_an_error_page(driver):
+    if not driver.find_elements(By.CSS_SELECTOR, "h1.page-title"):
+        body = driver.find_element(By.TAG_NAME, "body").text.replace("\n", " | ")
+        pytest.fail(f"{path_of(driver)} shows an error page instead of the dashboard: {body}")
+
+
+def test_audit_search_form_filters_by_action(admin_driver, base_url, api_token):
+    driver = admin_driver
+    name = make_secret_history(base_url, api_token)
     driver.get(base_url + "/audit")
     form = driver.find_element(By.CSS_SELECTOR, 'form[action="/audit"]')
+    assert Select(form.find_element(By.NAME, "outcome")).first_selected_option.text == "Any"
     fill(form, "action", "secret.*")
     submit(form)
     wait(driver).until(lambda d: "action=secret" in d.current_url)
+    assert_not_an_error_page(driver)
     assert driver.find_element(By.NAME, "action").get_attribute("value") == "secret.*"
     actions = [el.text for el in driver.find_elements(By.XPATH, "//table//tbody/tr/td[3]")]
+    assert {"secret.create", "secret.delete"} <= set(actions), actions
+    assert all(a.startswith("secret.") for a in actions), actions
+    assert name in driver.find_element(By.CSS_SELECTOR, "table").text
+
+
+def test_audit_lists_secret_actions(admin_driver, base_url, api_token):
+    driver = admin_driver
+    name = make_secret_history(base_url, api_token)
+    driver.get(base_url + "/audit?action=secret.*")
+    assert_not_an_error_page(driver)
+    assert driver.find_element(By.NAME, "action").get_attribute("value") == "secret.*"
+    rows = driver.find_elements(By.XPATH, "//table//tbody/tr")
+    actions = [row.find_element(By.XPATH, "./td[3]").text for row in rows]
     assert actions, "no audit rows for secret.*"
     assert all(a.startswith("secret.") for a in actions), actions
-    assert {"secret.create", "secret.delete"} <= set(actions)
-    targets = " ".join(el.text for el in driver.find_elements(By.XPATH, "//table//tbody/tr/td[4]"))
-    assert name in targets
-    assert "v" not in [el.text for el in driver.find_elements(By.XPATH, "//table//tbody/tr/td[7]")]
+    mine = [row for row in rows if name in row.find_element(By.XPATH, "./td[4]").text]
+    assert sorted(row.find_element(By.XPATH, "./td[3]").text for row in mine) == ["secret.create", "secret.delete"]
+    for row in mine:
+        assert row.find_element(By.XPATH, "./td[2]").text == ADMIN
+        assert "success" in row.find_element(By.XPATH, "./td[5]").text
+    assert "audit-value" not in driver.page_source, "a secret value appears in the audit log"
     screenshot(driver, "audit")
 
 

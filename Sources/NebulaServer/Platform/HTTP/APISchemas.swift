@@ -31,6 +31,7 @@ enum UserDoc: Documented {
 enum UserPageDoc: Documented {
     static let schemaName = "UserList"
     static var schema: JSONSchema { listOf(UserDoc.schemaName) }
+    static var related: [SchemaDoc] { [UserDoc.doc] }
 }
 
 enum CreateUserDoc: Documented {
@@ -63,6 +64,7 @@ enum TokenDoc: Documented {
 enum TokenPageDoc: Documented {
     static let schemaName = "TokenList"
     static var schema: JSONSchema { listOf(TokenDoc.schemaName) }
+    static var related: [SchemaDoc] { [TokenDoc.doc] }
 }
 
 enum CreateTokenDoc: Documented {
@@ -95,6 +97,7 @@ enum SecretDoc: Documented {
 enum SecretPageDoc: Documented {
     static let schemaName = "SecretList"
     static var schema: JSONSchema { listOf(SecretDoc.schemaName) }
+    static var related: [SchemaDoc] { [SecretDoc.doc] }
 }
 
 enum StoreSecretDoc: Documented {
@@ -127,6 +130,7 @@ enum AuditEntryDoc: Documented {
 enum AuditPageDoc: Documented {
     static let schemaName = "AuditList"
     static var schema: JSONSchema { listOf(AuditEntryDoc.schemaName) }
+    static var related: [SchemaDoc] { [AuditEntryDoc.doc] }
 }
 
 enum EventDoc: Documented {
@@ -140,6 +144,7 @@ enum EventDoc: Documented {
 enum EventPageDoc: Documented {
     static let schemaName = "EventList"
     static var schema: JSONSchema { listOf(EventDoc.schemaName) }
+    static var related: [SchemaDoc] { [EventDoc.doc] }
 }
 
 enum JobDoc: Documented {
@@ -156,6 +161,7 @@ enum JobDoc: Documented {
 enum JobPageDoc: Documented {
     static let schemaName = "JobList"
     static var schema: JSONSchema { listOf(JobDoc.schemaName) }
+    static var related: [SchemaDoc] { [JobDoc.doc] }
 }
 
 enum EnqueueDoc: Documented {

@@ -29,6 +29,8 @@ struct SchemaDoc: Sendable {
     var name: String
     var schema: JSONSchema
     var example: String?
+    /// Schemas this one refers to (a list's item), registered alongside it.
+    var related: [SchemaDoc] = []
 }
 
 struct QueryDoc: Sendable {
@@ -43,12 +45,15 @@ protocol Documented {
     static var schema: JSONSchema { get }
     /// A valid JSON example; tests send it to the route.
     static var example: String? { get }
+    /// Schemas this one refers to by name.
+    static var related: [SchemaDoc] { get }
 }
 
 extension Documented {
     static var schemaName: String { String(describing: Self.self) }
     static var example: String? { nil }
-    static var doc: SchemaDoc { SchemaDoc(name: schemaName, schema: schema, example: example) }
+    static var related: [SchemaDoc] { [] }
+    static var doc: SchemaDoc { SchemaDoc(name: schemaName, schema: schema, example: example, related: related) }
 }
 
 extension Route {

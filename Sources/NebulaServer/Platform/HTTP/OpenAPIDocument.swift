@@ -35,7 +35,9 @@ enum OpenAPIDocument {
             let path = OpenAPI.Path(rawValue: template)
             var item = paths[path].flatMap { $0.b } ?? OpenAPI.PathItem()
             for doc in [endpoint.request, endpoint.response].compactMap({ $0 }) {
-                schemas[OpenAPI.ComponentKey(stringLiteral: doc.name)] = doc.schema
+                for named in [doc] + doc.related {
+                    schemas[OpenAPI.ComponentKey(stringLiteral: named.name)] = named.schema
+                }
             }
             let operation = operation(for: route, endpoint)
             switch route.method {

@@ -177,28 +177,121 @@ function stateOf(source) {
   return source.readyState === EventSource.CLOSED ? "offline" : "reconnecting";
 }
 
+// ---------------------------------------------------------------- event stream reader
+
+/**
+ * Reads a `text/event-stream` with fetch() and calls `onMessage({ type, data, lastEventId })` for
+ * every message, whatever its `event:` name. (EventSource only delivers names registered up front,
+ * and the server names each event after its type, so a feed of "all events" cannot use it.)
+ * Reconnects after the server's `retry:` delay with `Last-Event-ID`, backing off on repeated
+ * failures; stops for good on 401/403/404 (signed out, no access). Returns `{ close() }`, or null
+ * when the browser cannot stream a response body.
+ */
+export function openEventStream(url, { onOpen = () => {}, onMessage, onError = () => {} }) {
+  if (typeof window.fetch !== "function" || typeof window.TextDecoder !== "function" ||
+      typeof window.AbortController !== "function") return null;
+  let lastEventId = "";
+  let retry = 3000;
+  let failures = 0;
+  let closed = false;
+  let controller = null;
+  let timer = null;
+
+  const reconnect = () => {
+    if (closed) return;
+    onError(false);
+    failures += 1;
+    const delay = Math.min(30_000, retry * 2 ** Math.min(failures - 1, 4));
+    timer = setTimeout(connect, delay);
+  };
+
+  async function connect() {
+    if (closed) return;
+    controller = new AbortController();
+    const headers = { Accept: "text/event-stream" };
+    if (lastEventId) headers["Last-Event-ID"] = lastEventId;
+    let response;
+    try {
+      response = await fetch(url, { headers, credentials: "same-origin", cache: "no-store", signal: controller.signal });
+    } catch {
+      reconnect();
+      return;
+    }
+    if (!response.ok || !response.body) {
+      if ([401, 403, 404].includes(response.status)) {
+        closed = true;
+        onError(true);
+      } else {
+        reconnect();
+      }
+      return;
+    }
+    failures = 0;
+    onOpen();
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    let data = [];
+    let name = "";
+    const line = (text) => {
+      if (text === "") {
+        if (data.length) onMessage({ type: name || "message", data: data.join("\n"), lastEventId });
+        data = [];
+        name = "";
+        return;
+      }
+      if (text.startsWith(":")) return;
+      const colon = text.indexOf(":");
+      const field = colon < 0 ? text : text.slice(0, colon);
+      let value = colon < 0 ? "" : text.slice(colon + 1);
+      if (value.startsWith(" ")) value = value.slice(1);
+      if (field === "data") data.push(value);
+      else if (field === "event") name = value;
+      else if (field === "id" && !value.includes("\0")) lastEventId = value;
+      else if (field === "retry" && /^\d+$/.test(value)) retry = parseInt(value, 10);
+    };
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += decoder.decode(value, { stream: true });
+        let end;
+        while ((end = buffer.indexOf("\n")) >= 0) {
+          line(buffer.slice(0, end).replace(/\r$/, ""));
+          buffer = buffer.slice(end + 1);
+        }
+      }
+    } catch {
+      // Aborted or the connection dropped: reconnect below unless closed.
+    }
+    reconnect();
+  }
+
+  connect();
+  return {
+    close() {
+      closed = true;
+      clearTimeout(timer);
+      controller?.abort();
+    },
+  };
+}
+
 // ---------------------------------------------------------------- event stream hub
 
 /**
- * One EventSource per page. Each consumer says which event types it wants (empty = all);
- * the hub asks the server for the union, listens for every name it knows, and dispatches.
+ * One event stream per page. Each consumer says which event types it wants (empty = all);
+ * the hub asks the server for the union and dispatches each event to the consumers that want it.
+ * Uses fetch() so every event name arrives; falls back to EventSource (named types only).
  */
 function startEventHub(consumers) {
-  if (!consumers.length || typeof window.EventSource !== "function") return;
+  if (!consumers.length) return;
 
   const wantsAll = consumers.some((c) => c.types.length === 0);
   const filter = wantsAll ? [] : [...new Set(consumers.flatMap((c) => c.types))];
   const names = new Set([...filter, ...consumers.flatMap((c) => c.types.concat(c.knownTypes))]);
   const url = EVENTS_URL + (filter.length ? `?types=${filter.map(encodeURIComponent).join(",")}` : "");
   const indicators = [...new Set(consumers.flatMap((c) => c.indicators))];
-
-  let source;
-  try {
-    source = new EventSource(url);
-  } catch (error) {
-    console.warn("live.js: cannot open the event stream", error);
-    return;
-  }
 
   const seen = new Set();
   const handle = (message) => {
@@ -220,9 +313,30 @@ function startEventHub(consumers) {
     }
   };
 
+  setLiveStatus(indicators, "connecting");
+  const stream = openEventStream(url, {
+    onOpen: () => setLiveStatus(indicators, "live"),
+    onMessage: handle,
+    onError: (final) => setLiveStatus(indicators, final ? "offline" : "reconnecting"),
+  });
+  if (stream) {
+    window.addEventListener("pagehide", () => stream.close());
+    return;
+  }
+
+  if (typeof window.EventSource !== "function") {
+    setLiveStatus(indicators, "offline");
+    return;
+  }
+  let source;
+  try {
+    source = new EventSource(url);
+  } catch (error) {
+    console.warn("live.js: cannot open the event stream", error);
+    return;
+  }
   source.onmessage = handle;
   for (const name of names) source.addEventListener(name, handle);
-  setLiveStatus(indicators, "connecting");
   source.onopen = () => setLiveStatus(indicators, "live");
   source.onerror = () => setLiveStatus(indicators, stateOf(source));
   window.addEventListener("pagehide", () => source.close());
@@ -244,9 +358,10 @@ function cell(child) {
   return td;
 }
 
-function eventTypeLabel(type) {
+/** The event name: plain monospace in a table (as the server renders its rows), a chip in a list. */
+function eventTypeLabel(type, className = "event-type") {
   const span = document.createElement("span");
-  span.className = "event-type";
+  span.className = className;
   span.textContent = type;
   return span;
 }
@@ -264,7 +379,7 @@ function liveList(el) {
       row = document.createElement("tr");
       row.append(
         cell(eventTime(event)),
-        cell(eventTypeLabel(event.type)),
+        cell(eventTypeLabel(event.type, "mono")),
         cell(event.subject || "—"),
         cell(event.actor || "system"),
       );

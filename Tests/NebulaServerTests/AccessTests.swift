@@ -1,0 +1,180 @@
+import Foundation
+import NebulaCore
+@testable import NebulaServer
+import OpenAPIKit30
+import Testing
+import Vapor
+
+/// Fresh things for routes with `:id` or `:name` to act on.
+struct RouteTargets {
+    var userID: UUID
+    var tokenID: UUID
+    var jobID: UUID
+    var secretName: String
+
+    static func make(in app: TestApp) async throws -> RouteTargets {
+        let services = try app.services
+        let suffix = UUID().uuidString.prefix(6).lowercased()
+        let user = try await services.identity.createUser(username: "target-\(suffix)", password: "target-password-1", role: .viewer, by: .system())
+        let token = try await services.identity.createToken(name: "target", role: .viewer, expiresAt: nil, for: user.username, by: .system())
+        let job = try await services.jobs.enqueue(type: RetentionJob.jobType, runAt: Date().addingTimeInterval(3600), by: .system())
+        let secret = "target-\(suffix)"
+        _ = try await services.secrets.store(name: secret, value: "target-value", description: nil, replace: false, by: .system())
+        return RouteTargets(userID: user.id, tokenID: token.id, jobID: job.id, secretName: secret)
+    }
+
+    /// The route's path with its parameters filled in.
+    func path(for route: Route) -> String {
+        "/" + route.path.map { component -> String in
+            guard case .parameter(let name) = component else { return component.description }
+            if name == "name" { return secretName }
+            switch route.path.first?.description == "api" ? route.path[2].description : route.path[0].description {
+            case "users": return userID.uuidString
+            case "tokens": return tokenID.uuidString
+            case "jobs": return jobID.uuidString
+            default: return name
+            }
+        }.joined(separator: "/")
+    }
+}
+
+extension Route {
+    var label: String { "\(method.rawValue) /\(path.map(\.description).joined(separator: "/"))" }
+    var isMutating: Bool { [.POST, .PUT, .PATCH, .DELETE].contains(method) }
+}
+
+@Suite struct AccessTests {
+    @Test(arguments: TestDatabase.all)
+    func everyRouteEnforcesItsRole(_ database: TestDatabase) async throws {
+        var options = RuntimeOptions.forTests
+        options.startsBackgroundWork = false
+        try await withApp(database, options: options) { app in
+            // setup
+            let tokens: [Role: String] = [
+                .viewer: try await app.token(role: .viewer),
+                .operator: try await app.token(role: .operator),
+                .admin: try await app.token(role: .admin),
+            ]
+            let routes = app.app.routes.all
+            #expect(routes.count > 40)
+            for route in routes {
+                // verify: nothing is public by accident
+                let endpoint = try #require(route.endpoint, "\(route.label) has no Endpoint (role) description")
+                let targets = try await RouteTargets.make(in: app)
+                let path = targets.path(for: route)
+                let isPageGET = endpoint.isPage && route.method == .GET
+                for caller in [Role?.none, .viewer, .operator, .admin] {
+                    // act
+                    let token = caller.flatMap { tokens[$0] }
+                    let response: TestResponse
+                    if endpoint.produces == "text/event-stream" {
+                        // A live stream never ends: look at its status, then hang up.
+                        let stream = try await SSEReader.open(app.baseURL + path, token: token)
+                        stream.close()
+                        response = TestResponse(status: .init(statusCode: stream.status), headers: [:], body: "")
+                    } else {
+                        response = try await app.request(route.method, path, token: token,
+                                                         json: endpoint.request?.example ?? (route.isMutating && !endpoint.isPage ? "{}" : nil))
+                    }
+                    let status = response.status.code
+                    // verify
+                    #expect(status < 500, "\(route.label) as \(caller?.rawValue ?? "anonymous") answered \(status): \(response.body.prefix(200))")
+                    guard let required = endpoint.role else { continue }
+                    switch caller {
+                    case .none where isPageGET:
+                        #expect(status == 303 && response.headers.first(name: "Location")?.hasPrefix("/login") == true, "\(route.label) anonymous → \(status)")
+                    case .none:
+                        #expect(status == 401, "\(route.label) anonymous → \(status)")
+                    case .some(let role) where role < required:
+                        #expect(status == 403, "\(route.label) as \(role.rawValue) → \(status)")
+                    case .some(let role):
+                        #expect(status != 401 && status != 403, "\(route.label) as \(role.rawValue) → \(status): \(response.body.prefix(200))")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test(arguments: TestDatabase.all)
+    func everyMutatingRouteWritesItsAuditEntry(_ database: TestDatabase) async throws {
+        var options = RuntimeOptions.forTests
+        options.startsBackgroundWork = false
+        try await withApp(database, options: options) { app in
+            // setup: an admin signed in with a browser session (pages) and a token (API)
+            let adminToken = try await app.token(role: .admin, username: "root")
+            let browser = CookieJar()
+            let csrf = try #require(try await app.request(.GET, "/login", cookies: browser).csrfField)
+            #expect(try await app.request(.POST, "/login", form: [("_csrf", csrf), ("username", "root"), ("password", "test-password-123")], cookies: browser).status == .seeOther)
+            let pageForms: [String: [(String, String)]] = [
+                "POST /login": [("username", "root"), ("password", "test-password-123")],
+                "POST /logout": [],
+                "POST /jobs/run": [("type", RetentionJob.jobType)],
+                "POST /jobs/:id/cancel": [],
+                "POST /users": [("username", "page-user"), ("password", "page-password-12"), ("role", "viewer")],
+                "POST /users/:id": [("role", "operator")],
+                "POST /users/:id/password": [("password", "another-password-1")],
+                "POST /users/:id/delete": [],
+                "POST /tokens": [("name", "page token"), ("role", "viewer")],
+                "POST /tokens/:id/revoke": [],
+                "POST /secrets": [("name", "page-secret"), ("value", "page-value-1")],
+                "POST /secrets/:name/reveal": [],
+                "POST /secrets/:name/delete": [],
+                "POST /settings": [("instanceName", "Audited lab")],
+            ]
+            for route in app.app.routes.all where route.isMutating {
+                let endpoint = try #require(route.endpoint)
+                if route.label == "POST /setup" { continue }  // closed once a user exists; SetupAndLoginTests covers it
+                let action = try #require(endpoint.audit, "\(route.label) changes something but names no audit action")
+                let targets = try await RouteTargets.make(in: app)
+                let before = try await app.auditEntries(action: action).filter { $0.outcome == .success }.count
+                // act
+                let response: TestResponse
+                if endpoint.isPage {
+                    let form = try #require(pageForms[route.label], "add a form example for \(route.label)")
+                    let session = route.label == "POST /logout" ? CookieJar() : browser
+                    if route.label == "POST /logout" {
+                        _ = try await app.request(.GET, "/login", cookies: session)
+                        let token = try #require(session["nebula_csrf"])
+                        _ = try await app.request(.POST, "/login", form: [("_csrf", token), ("username", "root"), ("password", "test-password-123")], cookies: session)
+                    }
+                    let token = try #require(session["nebula_csrf"])
+                    response = try await app.request(route.method, targets.path(for: route), form: [("_csrf", token)] + form, cookies: session)
+                } else {
+                    let example = try endpoint.request.map { try #require($0.example, "\(route.label) needs a request example") }
+                    response = try await app.request(route.method, targets.path(for: route), token: adminToken, json: example)
+                }
+                // verify
+                #expect(response.status.code < 400, "\(route.label) → \(response.status.code): \(response.body.prefix(300))")
+                let after = try await app.auditEntries(action: action).filter { $0.outcome == .success }.count
+                #expect(after == before + 1, "\(route.label) did not record \(action)")
+            }
+        }
+    }
+
+    @Test(arguments: TestDatabase.all)
+    func theOpenAPIDocumentIsValidAndDescribesEveryRoute(_ database: TestDatabase) async throws {
+        try await withApp(database) { app in
+            // act
+            let response = try await app.request(.GET, "/api/v1/openapi.json")
+            // verify
+            #expect(response.status == .ok)
+            let document = try JSONDecoder().decode(OpenAPI.Document.self, from: Data(response.body.utf8))
+            try document.validate()
+            #expect(OpenAPIDocument.undocumentedRoutes(in: app.app.routes.all).isEmpty)
+            let apiRoutes = app.app.routes.all.filter(OpenAPIDocument.isAPI)
+            #expect(apiRoutes.count >= 20)
+            for route in apiRoutes {
+                let template = "/" + route.path.map { component -> String in
+                    if case .parameter(let name) = component { return "{\(name)}" }
+                    return component.description
+                }.joined(separator: "/")
+                let item = try #require(document.paths[OpenAPI.Path(rawValue: template)]?.pathItemValue, "\(template) is missing")
+                let method = try #require(OpenAPI.BuiltinHttpMethod(rawValue: route.method.rawValue))
+                let operation = try #require(item.for(method), "\(route.label) is missing")
+                #expect(operation.responses[status: 400] != nil, "\(route.label) does not document its error shape")
+                if route.endpoint?.request != nil { #expect(operation.requestBody != nil) }
+            }
+            #expect(response.body.contains(#""Error""#))
+        }
+    }
+}
