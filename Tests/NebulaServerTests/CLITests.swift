@@ -10,12 +10,12 @@ import Testing
     func usersAndTokensMadeOnTheCommandLineWorkAgainstTheServer(_ database: TestDatabase) async throws {
         try await withApp(database) { app in
             // act
-            let created = try CLI.run(["user", "create", "--username", "Root", "--role", "admin"], stdin: "cli-password-123\ncli-password-123\n", config: app.config)
-            let mismatch = try CLI.run(["user", "create", "--username", "other", "--role", "viewer"], stdin: "cli-password-123\ndifferent-123456\n", config: app.config)
-            let short = try CLI.run(["user", "create", "--username", "other", "--role", "viewer"], stdin: "short\nshort\n", config: app.config)
-            let list = try CLI.run(["user", "list"], config: app.config)
-            let token = try CLI.run(["token", "create", "--username", "root", "--name", "cli", "--role", "operator"], config: app.config)
-            let reset = try CLI.run(["user", "reset-password", "--username", "root"], stdin: "new-password-456\nnew-password-456\n", config: app.config)
+            let created = try await CLI.run(["user", "create", "--username", "Root", "--role", "admin"], stdin: "cli-password-123\ncli-password-123\n", config: app.config)
+            let mismatch = try await CLI.run(["user", "create", "--username", "other", "--role", "viewer"], stdin: "cli-password-123\ndifferent-123456\n", config: app.config)
+            let short = try await CLI.run(["user", "create", "--username", "other", "--role", "viewer"], stdin: "short\nshort\n", config: app.config)
+            let list = try await CLI.run(["user", "list"], config: app.config)
+            let token = try await CLI.run(["token", "create", "--username", "root", "--name", "cli", "--role", "operator"], config: app.config)
+            let reset = try await CLI.run(["user", "reset-password", "--username", "root"], stdin: "new-password-456\nnew-password-456\n", config: app.config)
             // verify
             #expect(created.status == 0 && created.stdout.contains("Created admin 'root'"), "\(created.stderr)")
             #expect(mismatch.status != 0 && mismatch.stderr.contains("differ"))
@@ -43,7 +43,7 @@ import Testing
             let before = try MasterKeyStore.readKeyFile(keyPath)
             await app.stop()
             // act
-            let rotated = try CLI.run(["secrets", "rotate-key"], config: app.config)
+            let rotated = try await CLI.run(["secrets", "rotate-key"], config: app.config)
             let restarted = try await TestApp.start(config: app.config, directory: app.directory)
             // verify
             #expect(rotated.status == 0 && rotated.stdout.contains("Re-encrypted 1 secret"), "\(rotated.stderr)")
@@ -54,11 +54,11 @@ import Testing
         }
     }
 
-    @Test func versionHelpAndBadConfiguration() throws {
+    @Test func versionHelpAndBadConfiguration() async throws {
         // act
-        let version = try CLI.run(["--version"], environment: [:])
-        let help = try CLI.run(["user", "create", "--help"], environment: [:])
-        let badPort = try CLI.run(["migrate"], environment: ["NEBULA_PORT": "eighty", "NEBULA_DATA_DIR": FileManager.default.temporaryDirectory.path])
+        let version = try await CLI.run(["--version"], environment: [:])
+        let help = try await CLI.run(["user", "create", "--help"], environment: [:])
+        let badPort = try await CLI.run(["migrate"], environment: ["NEBULA_PORT": "eighty", "NEBULA_DATA_DIR": FileManager.default.temporaryDirectory.path])
         // verify
         #expect(version.stdout == NebulaVersion.current + "\n")
         #expect(help.stdout.contains("--username") && help.stdout.contains("standard input"))

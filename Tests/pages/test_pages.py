@@ -6,18 +6,19 @@ The server under test starts with an empty data directory (scripts/test.sh). The
 """
 
 import re
-import time
 import uuid
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 import requests
-from selenium.common.exceptions import NoAlertPresentException, NoSuchElementException
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from conftest import _options, screenshot  # noqa: F401  (_options: a browser for the module fixture)
+import conftest
+from conftest import screenshot
 
 ADMIN = "admin"
 ADMIN_PASSWORD = "correct-horse-battery"
@@ -138,16 +139,16 @@ def api(base_url, token, method, path, **kwargs):
 
 @pytest.fixture(scope="module")
 def admin_account(base_url):
-    """Creates the first admin through /setup if nobody has yet; returns what was observed."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    import conftest
+    """Creates the first admin through /setup if nobody has yet; returns what was observed.
 
+    Uses its own browser (the conftest `driver` is per test) and records what it saw, so that
+    test_setup_* can assert it whichever test happens to run first.
+    """
     observed = {"performed": False}
     if requests.get(base_url + "/setup", allow_redirects=False, timeout=10).status_code != 200:
         return observed
 
-    drv = webdriver.Chrome(service=Service(conftest.CHROMEDRIVER), options=_options())
+    drv = webdriver.Chrome(service=Service(conftest.CHROMEDRIVER), options=conftest._options())
     try:
         drv.set_page_load_timeout(30)
         set_viewport(drv, DESKTOP)
@@ -312,8 +313,9 @@ def test_secret_store_refuses_a_bad_name_with_a_message(admin_driver, base_url):
     fill(form, "value", "x")
     submit(form)
     error = wait(driver).until(lambda d: d.find_element(By.CSS_SELECTOR, ".flash-error"))
-    assert error.text.strip()
+    assert "name" in error.text.lower(), error.text
     assert path_of(driver).startswith("/secrets")
+    screenshot(driver, "secrets-error")
 
 
 # ------------------------------------------------------------------ users and tokens
@@ -515,10 +517,13 @@ def test_settings_refuses_a_bad_number_with_a_message(admin_driver, base_url):
     driver = admin_driver
     driver.get(base_url + "/settings")
     form = form_with(driver, "/settings")
+    before = form.find_element(By.NAME, "eventRetentionDays").get_attribute("value")
     fill(form, "eventRetentionDays", "0")
     submit(form)
     error = wait(driver).until(lambda d: d.find_element(By.CSS_SELECTOR, ".flash-error"))
-    assert error.text.strip()
+    assert "3650" in error.text, error.text
+    screenshot(driver, "settings-error")
+    assert driver.find_element(By.NAME, "eventRetentionDays").get_attribute("value") == before, "a refused value was saved"
 
 
 # ------------------------------------------------------------------ responsive layout

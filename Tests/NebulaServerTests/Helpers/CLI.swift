@@ -3,7 +3,7 @@ import Foundation
 
 /// Runs the real `nebula` executable that `swift test` built next to the test bundle.
 enum CLI {
-    struct Result {
+    struct Output {
         var status: Int32
         var stdout: String
         var stderr: String
@@ -14,15 +14,25 @@ enum CLI {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("nebula")
     }
 
-    static func run(_ arguments: [String], stdin: String = "", config: Config) throws -> Result {
+    static func run(_ arguments: [String], stdin: String = "", config: Config) async throws -> Output {
         var environment = ProcessInfo.processInfo.environment
         environment["NEBULA_DATA_DIR"] = config.dataDirectory
         environment["DATABASE_URL"] = nil
         if case .postgres(let url) = config.database { environment["DATABASE_URL"] = url }
-        return try run(arguments, stdin: stdin, environment: environment)
+        return try await run(arguments, stdin: stdin, environment: environment)
     }
 
-    static func run(_ arguments: [String], stdin: String = "", environment: [String: String]) throws -> Result {
+    /// Waiting for a process blocks a thread, so it happens on a thread of its own: blocking a
+    /// cooperative thread or the shared I/O pool would starve other tests' database work.
+    static func run(_ arguments: [String], stdin: String = "", environment: [String: String]) async throws -> Output {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread {
+                continuation.resume(with: Swift.Result { try runBlocking(arguments, stdin: stdin, environment: environment) })
+            }
+        }
+    }
+
+    private static func runBlocking(_ arguments: [String], stdin: String, environment: [String: String]) throws -> Output {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
@@ -37,6 +47,6 @@ enum CLI {
         let out = output.fileHandleForReading.readDataToEndOfFile()
         let err = errors.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
+        return Output(status: process.terminationStatus, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
     }
 }

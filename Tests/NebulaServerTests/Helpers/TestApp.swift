@@ -22,7 +22,7 @@ func withApp(
     let (db, cleanup) = try await database.provision(in: directory)
     var config = Config(dataDirectory: directory.path, database: db, masterKey: .file(path: directory.appendingPathComponent("master.key").path))
     config.jobPollInterval = .milliseconds(50)
-    config.jobLease = .seconds(2)
+    config.jobLease = .seconds(10)
     config.sseHeartbeat = .seconds(1)
     adjust(&config)
     do {

@@ -131,9 +131,12 @@ final class JobQueue: Sendable {
     // MARK: Worker side
 
     /// Atomically takes the next due job (or one whose lease expired because its worker died)
-    /// and leases it to `owner`.
-    func claim(owner: String, now: Date = Date()) async throws -> JobRecord? {
+    /// and leases it to `worker`. Each claim gets its own lease token (`worker/uuid`, in
+    /// `leaseOwner`), so an attempt that lost its lease can never record a result over a later one,
+    /// even in the same worker.
+    func claim(worker: String, now: Date = Date()) async throws -> JobRecord? {
         guard let sql = db as? any SQLDatabase else { return nil }
+        let owner = "\(worker)/\(UUID().uuidString.prefix(8))"
         let lock: SQLQueryString = isPostgres ? " FOR UPDATE SKIP LOCKED" : ""
         let expires = now.addingTimeInterval(lease.seconds)
         let statement: SQLQueryString = """

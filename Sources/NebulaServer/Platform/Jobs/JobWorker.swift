@@ -15,7 +15,8 @@ final class JobWorker: Sendable {
 
     private struct State {
         var loop: Task<Void, Never>?
-        var running: [UUID: Task<Void, Never>] = [:]
+        /// Running attempts by lease token.
+        var running: [String: Task<Void, Never>] = [:]
         /// Set by `abandon()`: finish nothing, as if the process had been killed.
         var abandoned = false
         var stopping = false
@@ -71,8 +72,8 @@ final class JobWorker: Sendable {
             var claimedAny = false
             while runningCount < concurrency, !Task.isCancelled {
                 do {
-                    guard let job = try await queue.claim(owner: owner) else { break }
-                    if try await queue.settleUnrunnable(job, owner: owner) { continue }
+                    guard let job = try await queue.claim(worker: owner) else { break }
+                    if try await queue.settleUnrunnable(job, owner: job.leaseOwner ?? owner) { continue }
                     claimedAny = true
                     launch(job)
                 } catch {
@@ -91,19 +92,20 @@ final class JobWorker: Sendable {
         guard let id = job.id else { return }
         let context = JobContext(id: id, type: job.type, payload: job.payload, attempt: job.attempts, queue: queue)
         let handler = queue.handler(for: job.type)
+        let lease = job.leaseOwner ?? owner
         let task = Task {
-            await self.execute(context, handler: handler)
-            self.state.withLock { _ = $0.running.removeValue(forKey: id) }
+            await self.execute(context, lease: lease, handler: handler)
+            self.state.withLock { _ = $0.running.removeValue(forKey: lease) }
             self.queue.wake()
         }
-        state.withLock { $0.running[id] = task }
+        state.withLock { $0.running[lease] = task }
     }
 
-    private func execute(_ context: JobContext, handler: (any JobHandler)?) async {
+    private func execute(_ context: JobContext, lease: String, handler: (any JobHandler)?) async {
         let id = context.id
         await queue.events.publish(.jobStarted, subject: "job:\(id)", data: ["type": context.type, "attempt": String(context.attempt)])
         guard let handler else {
-            await finish(id, .failed("No handler for job type '\(context.type)' in this version of Nebula Command."))
+            await finish(id, lease: lease, .failed("No handler for job type '\(context.type)' in this version of Nebula Command."))
             return
         }
         let cancelledByRequest = Mutex(false)
@@ -114,7 +116,7 @@ final class JobWorker: Sendable {
                 try? await Task.sleep(for: interval)
                 if Task.isCancelled { return }
                 do {
-                    let beat = try await queue.heartbeat(jobID: id, owner: owner)
+                    let beat = try await queue.heartbeat(jobID: id, owner: lease)
                     if !beat.stillOurs || beat.cancelRequested {
                         cancelledByRequest.withLock { $0 = beat.cancelRequested }
                         work.cancel()
@@ -144,13 +146,13 @@ final class JobWorker: Sendable {
                 outcome = .failed(Self.describe(error))
             }
         }
-        await finish(id, outcome)
+        await finish(id, lease: lease, outcome)
     }
 
-    private func finish(_ id: UUID, _ outcome: JobQueue.Outcome) async {
+    private func finish(_ id: UUID, lease: String, _ outcome: JobQueue.Outcome) async {
         guard !state.withLock({ $0.abandoned }) else { return }
         do {
-            try await queue.finish(jobID: id, owner: owner, outcome: outcome)
+            try await queue.finish(jobID: id, owner: lease, outcome: outcome)
         } catch {
             logger.error("could not record the end of job \(id): \(String(reflecting: error))")
         }
