@@ -18,11 +18,11 @@ extension Request {
         }
     }
 
-    /// The caller's address. Behind a reverse proxy this is the proxy unless it is configured to
-    /// pass `X-Forwarded-For`, which is only trusted from loopback.
+    /// The caller's address. `X-Forwarded-For` is only trusted from a proxy on loopback, and only
+    /// its last entry (the address that proxy saw), since earlier entries come from the client.
     var clientIP: String {
         let peer = remoteAddress?.ipAddress ?? "unknown"
-        if peer == "127.0.0.1" || peer == "::1", let forwarded = headers.first(name: "X-Forwarded-For")?.split(separator: ",").first {
+        if peer == "127.0.0.1" || peer == "::1", let forwarded = headers.first(name: "X-Forwarded-For")?.split(separator: ",").last {
             let address = forwarded.trimmingCharacters(in: .whitespaces)
             if !address.isEmpty, address.count <= 45 { return address }
         }

@@ -43,7 +43,11 @@ struct NebulaErrorMiddleware: AsyncMiddleware {
             case .unprocessableEntity: "validation_failed"
             default: error.status.code >= 500 ? "internal_error" : "request_failed"
             }
-            let message = error.status == .payloadTooLarge ? "The request body is larger than this server accepts." : error.reason
+            let message: String = switch error.status {
+            case .payloadTooLarge: "The request body is larger than this server accepts."
+            case .notFound where error.reason == "Not Found": "There is nothing at this address."
+            default: error.reason
+            }
             return Problem(status: error.status, code: code, message: message, headers: error.headers)
         default:
             return Problem(status: .internalServerError, code: "internal_error", message: "Something went wrong on the server; the log has the details.", headers: [:])

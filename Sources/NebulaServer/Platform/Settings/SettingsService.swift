@@ -71,12 +71,12 @@ struct SettingsService: Sendable {
             }
             changes.append(("instanceName", name))
         }
-        for (key, value, range) in [("eventRetentionDays", patch.eventRetentionDays, 1...3650),
-                                    ("auditRetentionDays", patch.auditRetentionDays, 1...36500),
-                                    ("jobRetentionDays", patch.jobRetentionDays, 1...3650)] {
+        for (key, label, value, range) in [("eventRetentionDays", "Days of events to keep", patch.eventRetentionDays, 1...3650),
+                                           ("auditRetentionDays", "Days of audit entries to keep", patch.auditRetentionDays, 1...36500),
+                                           ("jobRetentionDays", "Days of finished jobs to keep", patch.jobRetentionDays, 1...3650)] {
             guard let value else { continue }
             guard range.contains(value) else {
-                throw NebulaError.unprocessable("\(key) must be from \(range.lowerBound) to \(range.upperBound).", code: "invalid_setting")
+                throw NebulaError.unprocessable("\(label) (\(key)) must be from \(range.lowerBound) to \(range.upperBound).", code: "invalid_setting")
             }
             changes.append((key, String(value)))
         }

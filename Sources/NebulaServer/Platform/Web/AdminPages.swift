@@ -30,7 +30,7 @@ enum UsersPages {
                                                           user.createdAt.map { RelativeTime($0) as any Component } ?? Text("—")]
                               if isAdmin {
                                   row.append(CSRFForm(action: "/users/\(user.id)", csrfToken: context.csrfToken, classes: "inline-form") {
-                                      SelectField(label: "Role for \(user.username)", name: "role", options: roles, selected: user.role.rawValue)
+                                      SelectField(label: "Role for \(user.username)", name: "role", options: roles, selected: user.role.rawValue, id: "role-\(user.id)")
                                       SubmitButton("Save", style: .secondary)
                                   })
                                   row.append(Div {
@@ -52,7 +52,7 @@ enum UsersPages {
                     CSRFForm(action: "/users", csrfToken: context.csrfToken, classes: "form-grid") {
                         FormField(label: "Username", name: "username", required: true, autocomplete: "off")
                         FormField(label: "Password", name: "password", type: "password", required: true, hint: "At least 12 characters.", autocomplete: "new-password", minLength: 12)
-                        SelectField(label: "Role", name: "role", options: roles, selected: Role.viewer.rawValue)
+                        SelectField(label: "Role", name: "role", options: roles, selected: Role.viewer.rawValue, id: "new-user-role")
                         SubmitButton("Add user")
                     }
                 }
@@ -72,7 +72,7 @@ enum UsersPages {
             Card(title: "Create an API token") {
                 CSRFForm(action: "/tokens", csrfToken: context.csrfToken, classes: "form-grid") {
                     FormField(label: "Name", name: "name", placeholder: "backup script", required: true)
-                    SelectField(label: "Role", name: "role", options: Role.allCases.filter { $0 <= actor.role }.map { ($0.rawValue, $0.rawValue.capitalized) }, selected: Role.viewer.rawValue)
+                    SelectField(label: "Role", name: "role", options: Role.allCases.filter { $0 <= actor.role }.map { ($0.rawValue, $0.rawValue.capitalized) }, selected: Role.viewer.rawValue, id: "new-token-role")
                     FormField(label: "Expires after (days)", name: "days", type: "number", placeholder: "never", hint: "Leave empty for no expiry.")
                     SubmitButton("Create token")
                 }

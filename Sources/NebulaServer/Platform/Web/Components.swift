@@ -46,10 +46,16 @@ struct HTMLAttribute: Sendable {
     private let name: String
     private let value: String?
     private let isFlag: Bool
+    private var keepsEmpty = false
 
     /// `name="value"`; left out when `value` is nil or empty.
     static func value(_ name: String, _ value: String?) -> HTMLAttribute {
         HTMLAttribute(name: name, value: value, isFlag: false)
+    }
+
+    /// `name="value"`, written even when `value` is empty (an `<option value="">`).
+    static func keepingEmpty(_ name: String, _ value: String) -> HTMLAttribute {
+        HTMLAttribute(name: name, value: value, isFlag: false, keepsEmpty: true)
     }
 
     /// A boolean attribute such as `required` or `hidden`, present only when `isOn`.
@@ -61,8 +67,8 @@ struct HTMLAttribute: Sendable {
         if isFlag {
             return value == nil ? nil : Attribute(name: name, value: nil, ignoreIfValueIsEmpty: false)
         }
-        guard let value, !value.isEmpty else { return nil }
-        return Attribute(name: name, value: HTMLEscaping.attributeValue(value))
+        guard let value, !value.isEmpty || keepsEmpty else { return nil }
+        return Attribute(name: name, value: HTMLEscaping.attributeValue(value), ignoreIfValueIsEmpty: !keepsEmpty)
     }
 }
 
@@ -886,11 +892,14 @@ struct JobLog: Component {
     var jobID: String
     var lines: [String]
     var lastLineID: Int?
+    /// Reload the page when the job ends, so the rest of it shows the final state.
+    var reloadOnEnd: Bool
 
-    init(jobID: String, lines: [String], lastLineID: Int? = nil) {
+    init(jobID: String, lines: [String], lastLineID: Int? = nil, reloadOnEnd: Bool = false) {
         self.jobID = jobID
         self.lines = lines
         self.lastLineID = lastLineID
+        self.reloadOnEnd = reloadOnEnd
     }
 
     var body: any Component {
@@ -899,6 +908,7 @@ struct JobLog: Component {
             .value("data-live-job-log", "log"),
             .value("data-job-id", jobID),
             .value("data-last-line-id", lastLineID.map(String.init)),
+            .value("data-reload-on-end", reloadOnEnd ? "true" : nil),
             .value("tabindex", "0"),
             .value("aria-label", "Job log"),
         ]) {
@@ -1035,17 +1045,20 @@ struct SelectField: Component {
     var options: [(value: String, label: String)]
     var selected: String?
     var hint: String?
+    var id: String?
 
-    init(label: String, name: String, options: [(value: String, label: String)], selected: String?, hint: String? = nil) {
+    /// - Parameter id: The element id; `field-<name>` when nil. Give one when a page repeats a name.
+    init(label: String, name: String, options: [(value: String, label: String)], selected: String?, hint: String? = nil, id: String? = nil) {
         self.label = label
         self.name = name
         self.options = options
         self.selected = selected
         self.hint = hint
+        self.id = id
     }
 
     var body: any Component {
-        let fieldID = "field-" + identifier(name)
+        let fieldID = id.map(identifier) ?? "field-" + identifier(name)
         let hintID = hint == nil ? nil : fieldID + "-hint"
         return Div {
             tag("label", [.value("for", fieldID), .value("class", "field-label")]) { Text(label) }
@@ -1056,7 +1069,7 @@ struct SelectField: Component {
                 .value("aria-describedby", hintID),
             ]) {
                 for option in options {
-                    tag("option", [.value("value", option.value), .flag("selected", option.value == selected)]) {
+                    tag("option", [.keepingEmpty("value", option.value), .flag("selected", option.value == selected)]) {
                         Text(option.label)
                     }
                 }

@@ -20,7 +20,7 @@ enum OverviewPage {
             users: try await services.identity.listUsers(by: actor).total,
             secrets: try await services.secrets.list(by: actor).total,
             jobCounts: try await services.jobs.counts(),
-            recentEvents: try await services.events.recent(types: nil, before: nil, limit: 15).items,
+            recentEvents: try await services.events.recent(types: Set(OverviewPage.feedTypes), before: nil, limit: 15).items,
             recentJobs: try await services.jobs.list(status: nil, type: nil, limit: 8, offset: 0).items)
         return req.render(view(try await req.pageContext("Overview", active: .overview), model))
     }
@@ -38,7 +38,7 @@ enum OverviewPage {
                     DataTable(caption: "Recent events", headers: ["When", "Event", "Subject", "Actor"],
                               rows: model.recentEvents.map(eventRow),
                               emptyTitle: "No events yet", emptyMessage: "Changes and job runs will appear here as they happen.",
-                              live: LiveFeed(max: 15))
+                              live: LiveFeed(types: feedTypes.map(\.rawValue), max: 15))
                 }
                 Card(title: "Recent jobs", actions: LinkButton("All jobs", href: "/jobs")) {
                     DataTable(caption: "Recent jobs", headers: ["Job", "Status", "Queued"],
@@ -51,8 +51,24 @@ enum OverviewPage {
         }
     }
 
+    /// What the Overview's feed shows: changes and job outcomes, not every progress tick.
+    static let feedTypes: [EventType] = [
+        .userCreated, .userUpdated, .userDeleted, .userLoggedIn, .tokenCreated, .tokenRevoked,
+        .secretCreated, .secretUpdated, .secretDeleted, .secretRevealed, .settingsUpdated,
+        .jobQueued, .jobSucceeded, .jobFailed, .jobRetrying, .jobCancelled,
+    ]
+
     static func eventRow(_ event: EventEnvelope) -> [any Component] {
-        [RelativeTime(event.occurredAt), Span(event.type.rawValue).class("mono"), Text(event.subject ?? "—"), Text(event.actor ?? "system")]
+        [RelativeTime(event.occurredAt), Span(event.type.rawValue).class("mono"), subject(of: event), Text(event.actor ?? "system")]
+    }
+
+    /// A job subject links to its job page under a short id; other subjects are shown as they are.
+    static func subject(of event: EventEnvelope) -> any Component {
+        guard let subject = event.subject else { return Text("—") }
+        if subject.hasPrefix("job:"), let id = UUID(uuidString: String(subject.dropFirst(4))) {
+            return Link("job " + id.uuidString.prefix(8).lowercased(), url: "/jobs/\(id)")
+        }
+        return Text(subject)
     }
 }
 
@@ -81,11 +97,11 @@ enum JobsPages {
                     }
                 }
             }
-            Card(title: "\(page.total) job\(page.total == 1 ? "" : "s")", actions: LiveIndicator()) {
+            Card(title: "\(page.total) job\(page.total == 1 ? "" : "s")") {
                 DataTable(caption: "Jobs", headers: ["Job", "Status", "Progress", "Attempts", "Queued", "By"],
                           rows: page.items.map { job in
                               [Link(job.type, url: "/jobs/\(job.id)"), StatusBadge(job.status.rawValue),
-                               ProgressBar(fraction: job.progress, label: "\(Int(job.progress * 100)) %"),
+                               ProgressBar(fraction: job.progress, label: "Progress of \(job.type)"),
                                Text("\(job.attempts) / \(job.maxAttempts)"), RelativeTime(job.createdAt), Text(job.createdBy ?? "system")]
                           },
                           emptyTitle: "No jobs", emptyMessage: status == nil ? "Nothing has been queued yet." : "No job is \(status?.rawValue ?? "")." )
@@ -105,7 +121,7 @@ enum JobsPages {
             Card(title: job.type, subtitle: job.id.uuidString) {
                 DetailList([
                     ("Status", StatusBadge(job.status.rawValue, liveJobID: job.id.uuidString)),
-                    ("Progress", ProgressBar(fraction: job.progress, label: "\(Int(job.progress * 100)) %", liveJobID: job.id.uuidString)),
+                    ("Progress", ProgressBar(fraction: job.progress, label: "Progress", liveJobID: job.id.uuidString)),
                     ("Attempts", Text("\(job.attempts) of \(job.maxAttempts)")),
                     ("Queued", RelativeTime(job.createdAt)),
                     ("Started", job.startedAt.map { RelativeTime($0) as any Component } ?? Text("—")),
@@ -115,7 +131,7 @@ enum JobsPages {
                 ])
             }
             Card(title: "Log", subtitle: job.status.isFinal ? nil : "Streams while the job runs") {
-                JobLog(jobID: job.id.uuidString, lines: lines.map(\.line), lastLineID: lines.last?.id)
+                JobLog(jobID: job.id.uuidString, lines: lines.map(\.line), lastLineID: lines.last?.id, reloadOnEnd: !job.status.isFinal)
             }
         })
     }

@@ -8,14 +8,18 @@ extension Request {
     /// The layout context for a signed-in page.
     func pageContext(_ title: String, active: NavItem?) async throws -> PageContext {
         let actor = try actor
-        let instanceName = (try? await nebula.settings.current().instanceName) ?? "Nebula Command"
+        let instanceName = await instanceName()
         return PageContext(title: title, active: active, username: actor.username, role: actor.role,
                            csrfToken: CSRF.token(for: self), flash: takeFlash(), instanceName: instanceName)
     }
 
     /// The layout context for /login and /setup.
-    func bareContext(_ title: String, flash: Flash? = nil) -> PageContext {
-        PageContext(title: title, csrfToken: CSRF.token(for: self), flash: flash ?? takeFlash())
+    func bareContext(_ title: String, flash: Flash? = nil) async -> PageContext {
+        PageContext(title: title, csrfToken: CSRF.token(for: self), flash: flash ?? takeFlash(), instanceName: await instanceName())
+    }
+
+    private func instanceName() async -> String {
+        (try? await nebula.settings.current().instanceName) ?? "Nebula Command"
     }
 
     private struct FlashTakenKey: StorageKey { typealias Value = Bool }
@@ -100,7 +104,6 @@ enum ErrorPage {
         let context = PageContext(title: "\(status.code) \(status.reasonPhrase)")
         return Layout.bare(context) {
             Div {
-                H1("\(status.code) — \(status.reasonPhrase)")
                 Paragraph(message)
                 Paragraph { Link("Back to the dashboard", url: "/") }
             }.class("error-page")

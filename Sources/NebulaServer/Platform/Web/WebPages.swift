@@ -48,13 +48,12 @@ extension Endpoint {
 enum SetupPages {
     @Sendable static func show(req: Request) async throws -> Response {
         guard try await req.nebula.identity.needsSetup() else { throw NebulaError.notFound("Page") }
-        return req.render(view(req.bareContext("Set up Nebula Command")))
+        return req.render(view(await req.bareContext("Set up Nebula Command")))
     }
 
     static func view(_ context: PageContext, username: String = "") -> HTML {
         Layout.bare(context) {
-            H1("Welcome")
-            Paragraph("Create the first administrator. You can add more users afterwards.").class("muted")
+            Paragraph("Welcome! Create the first administrator; you can add more users afterwards.").class("muted")
             CSRFForm(action: "/setup", csrfToken: context.csrfToken, classes: "stack") {
                 FormField(label: "Username", name: "username", value: username, required: true,
                           hint: "2–40 letters, digits, '.', '_' or '-'.", autocomplete: "username")
@@ -73,7 +72,7 @@ enum SetupPages {
         let username = req.formField("username") ?? ""
         let password = req.rawFormField("password")
         guard password == req.rawFormField("confirm") else {
-            return req.render(view(req.bareContext("Set up Nebula Command", flash: Flash(kind: .error, message: "The two passwords differ.")), username: username), status: .unprocessableEntity)
+            return req.render(view(await req.bareContext("Set up Nebula Command", flash: Flash(kind: .error, message: "The two passwords differ.")), username: username), status: .unprocessableEntity)
         }
         do {
             let (_, token) = try await services.identity.completeSetup(username: username, password: password, ip: req.clientIP)
@@ -81,7 +80,7 @@ enum SetupPages {
             response.cookies[SessionCookie.name] = SessionCookie.make(token, secure: secureCookies(req), maxAge: Int(services.identity.sessionLifetime))
             return response
         } catch let error as NebulaError where error.status == .unprocessableEntity {
-            return req.render(view(req.bareContext("Set up Nebula Command", flash: Flash(kind: .error, message: error.message)), username: username), status: .unprocessableEntity)
+            return req.render(view(await req.bareContext("Set up Nebula Command", flash: Flash(kind: .error, message: error.message)), username: username), status: .unprocessableEntity)
         }
     }
 }
@@ -93,7 +92,7 @@ func secureCookies(_ req: Request) -> Bool {
 enum LoginPages {
     @Sendable static func show(req: Request) async throws -> Response {
         if req.actorIfAny != nil { return req.redirect(to: nextPath(req), flash: nil) }
-        return req.render(view(req.bareContext("Sign in"), next: nextPath(req)))
+        return req.render(view(await req.bareContext("Sign in"), next: nextPath(req)))
     }
 
     static func nextPath(_ req: Request) -> String {
@@ -104,7 +103,6 @@ enum LoginPages {
 
     static func view(_ context: PageContext, next: String, username: String = "") -> HTML {
         Layout.bare(context) {
-            H1("Sign in")
             CSRFForm(action: "/login", csrfToken: context.csrfToken, classes: "stack") {
                 voidTag("input", [.value("type", "hidden"), .value("name", "next"), .value("value", next)])
                 FormField(label: "Username", name: "username", value: username, required: true, autocomplete: "username")
@@ -124,7 +122,7 @@ enum LoginPages {
             response.cookies[SessionCookie.name] = SessionCookie.make(token, secure: secureCookies(req), maxAge: Int(services.identity.sessionLifetime))
             return response
         } catch let error as NebulaError where error.status == .unauthorized || error.status == .tooManyRequests {
-            let response = req.render(view(req.bareContext("Sign in", flash: Flash(kind: .error, message: error.message)), next: next, username: username), status: error.status)
+            let response = req.render(view(await req.bareContext("Sign in", flash: Flash(kind: .error, message: error.message)), next: next, username: username), status: error.status)
             for (name, value) in error.headers { response.headers.replaceOrAdd(name: name, value: value) }
             return response
         }

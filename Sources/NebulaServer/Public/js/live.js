@@ -487,6 +487,8 @@ function initJobLog(el) {
     ended = true;
     source.close();
     setLiveStatus(indicators, "ended");
+    // The page was rendered while the job ran: reload once so times, errors and buttons are final.
+    if (el.dataset.reloadOnEnd === "true") setTimeout(() => window.location.reload(), 600);
   });
 
   setLiveStatus(indicators, "connecting");
