@@ -28,6 +28,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "HostMetrics",
+            dependencies: ["NebulaCore"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "NebulaServer",
             dependencies: [
                 "NebulaCore",
@@ -57,6 +62,12 @@ let package = Package(
         .testTarget(
             name: "NebulaCoreTests",
             dependencies: ["NebulaCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HostMetricsTests",
+            dependencies: ["HostMetrics"],
+            resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -63,7 +63,8 @@ struct JobsController: RouteCollection {
         _ = try await services.jobs.find(id)
         let after = try Int(req.optionalInt64("after") ?? Int64(req.headers.first(name: "Last-Event-ID") ?? "0") ?? 0)
         if req.headers.accept.mediaTypes.first == .json {
-            return try await ListPage(items: try await services.jobs.logLines(jobID: id, after: after, limit: 10_000), total: -1).encodeResponse(for: req)
+            let lines = try await services.jobs.logLines(jobID: id, after: after, limit: 10_000)
+            return try await ListPage(items: lines, total: lines.count).encodeResponse(for: req)
         }
         let queue = services.jobs
         let subject = "job:\(id)"
