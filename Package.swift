@@ -36,6 +36,7 @@ let package = Package(
             name: "NebulaServer",
             dependencies: [
                 "NebulaCore",
+                "HostMetrics",
                 .product(name: "Vapor", package: "vapor"),
                 .product(name: "Fluent", package: "fluent"),
                 .product(name: "FluentSQLiteDriver", package: "fluent-sqlite-driver"),
@@ -47,6 +48,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Plot", package: "Plot"),
                 .product(name: "OpenAPIKit30", package: "OpenAPIKit"),
+                "HostMetrics",
             ],
             resources: [.copy("Public")],
             swiftSettings: swiftSettings
@@ -82,6 +84,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Fluent", package: "fluent"),
                 .product(name: "OpenAPIKit30", package: "OpenAPIKit"),
+                "HostMetrics",
             ],
             swiftSettings: swiftSettings
         ),

@@ -33,6 +33,13 @@ extension EventType {
     public static let jobRetrying: EventType = "job.retrying"
     public static let jobCancelled: EventType = "job.cancelled"
     public static let jobProgress: EventType = "job.progress"
+    public static let serverCreated: EventType = "server.created"
+    public static let serverUpdated: EventType = "server.updated"
+    public static let serverDeleted: EventType = "server.deleted"
+    public static let serverOnline: EventType = "server.online"
+    public static let serverOffline: EventType = "server.offline"
+    /// A server's latest readings; broadcast live, never stored.
+    public static let serverMetrics: EventType = "server.metrics"
 }
 
 /// An event as it is stored and streamed. `data` holds small string facts, never secret values.

@@ -11,6 +11,7 @@ struct RouteTargets {
     var tokenID: UUID
     var jobID: UUID
     var secretName: String
+    var serverID: UUID
 
     static func make(in app: TestApp) async throws -> RouteTargets {
         let services = try app.services
@@ -20,7 +21,8 @@ struct RouteTargets {
         let job = try await services.jobs.enqueue(type: RetentionJob.jobType, runAt: Date().addingTimeInterval(3600), by: .system())
         let secret = "target-\(suffix)"
         _ = try await services.secrets.store(name: secret, value: "target-value", description: nil, replace: false, by: .system())
-        return RouteTargets(userID: user.id, tokenID: token.id, jobID: job.id, secretName: secret)
+        let server = try await services.fleet.create(.init(name: "target-\(suffix)", connection: .ssh, address: "192.0.2.1"), by: .system())
+        return RouteTargets(userID: user.id, tokenID: token.id, jobID: job.id, secretName: secret, serverID: server.id)
     }
 
     /// The route's path with its parameters filled in.
@@ -32,6 +34,7 @@ struct RouteTargets {
             case "users": return userID.uuidString
             case "tokens": return tokenID.uuidString
             case "jobs": return jobID.uuidString
+            case "servers": return serverID.uuidString
             default: return name
             }
         }.joined(separator: "/")
@@ -120,6 +123,9 @@ extension Route {
                 "POST /secrets/:name/reveal": [],
                 "POST /secrets/:name/delete": [],
                 "POST /settings": [("instanceName", "Audited lab")],
+                "POST /servers": [("name", "page-server"), ("connection", "ssh"), ("address", "192.0.2.9")],
+                "POST /servers/:id": [("tags", "lab, rack-1")],
+                "POST /servers/:id/delete": [],
             ]
             for route in app.app.routes.all where route.isMutating {
                 let endpoint = try #require(route.endpoint)

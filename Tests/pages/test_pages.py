@@ -529,7 +529,7 @@ def test_settings_refuses_a_bad_number_with_a_message(admin_driver, base_url):
 # ------------------------------------------------------------------ responsive layout
 
 
-PAGES = ["/", "/jobs", "/audit", "/users", "/secrets", "/settings"]
+PAGES = ["/", "/servers", "/jobs", "/audit", "/users", "/secrets", "/settings"]
 
 
 def test_pages_have_no_horizontal_overflow_on_a_phone(admin_driver, base_url, api_token):
@@ -569,7 +569,8 @@ def test_pages_have_no_horizontal_overflow_on_a_phone(admin_driver, base_url, ap
 def test_desktop_screenshots_of_every_page(admin_driver, base_url):
     driver = admin_driver
     for page, name in [("/", "overview-desktop"), ("/jobs", "jobs-desktop"), ("/audit", "audit-desktop"),
-                       ("/users", "users-desktop"), ("/secrets", "secrets-desktop"), ("/settings", "settings-desktop")]:
+                       ("/users", "users-desktop"), ("/secrets", "secrets-desktop"), ("/settings", "settings-desktop"),
+                       ("/servers", "servers-desktop")]:
         driver.get(base_url + page)
         assert driver.find_element(By.CSS_SELECTOR, "h1.page-title").text
         assert_no_horizontal_overflow(driver, page + " at 1280 px")
@@ -577,6 +578,46 @@ def test_desktop_screenshots_of_every_page(admin_driver, base_url):
     driver.get(base_url + "/no-such-page")
     assert "404" in driver.title
     screenshot(driver, "not-found")
+
+
+# ------------------------------------------------------------------ fleet
+
+
+def test_fleet_shows_the_local_node_live_with_charts_and_manages_servers(admin_driver, base_url):
+    driver = admin_driver
+    driver.get(base_url + "/servers")
+    # The machine running the server is the first node, and its card updates live (fleet.js stamps it).
+    wait(driver, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".server-card[data-updated-at]"))
+    card = driver.find_element(By.CSS_SELECTOR, ".server-card")
+    assert re.fullmatch(r"\d+%", card.find_element(By.CSS_SELECTOR, '.meter-value[data-metric="memory"]').text)
+    assert card.find_element(By.CSS_SELECTOR, "[data-server-status]").text == "online"
+    screenshot(driver, "servers")
+
+    # Its page draws the history charts with Chart.js.
+    card.find_element(By.CSS_SELECTOR, "a.server-name").click()
+    wait_for_path(driver, r"/servers/[0-9A-Fa-f-]{36}")
+    wait(driver, 15).until(lambda d: d.execute_script(
+        "return !!(window.Chart && window.Chart.getChart(document.querySelector('canvas[data-chart=cpu]')))"))
+    assert "Filesystems" in driver.page_source
+    screenshot(driver, "server-detail")
+
+    # Add an SSH server with the form, see its page, then remove it.
+    name = unique("nas")
+    driver.get(base_url + "/servers")
+    form = form_with(driver, "/servers")
+    fill(form, "name", name)
+    Select(form.find_element(By.NAME, "connection")).select_by_value("ssh")
+    fill(form, "address", "192.0.2.44")
+    fill(form, "tags", "media, lab")
+    submit(form)
+    path = wait_for_path(driver, r"/servers/[0-9A-Fa-f-]{36}")
+    assert name in driver.find_element(By.CSS_SELECTOR, "h1.page-title").text
+    assert "lab, media" in driver.page_source  # tags are kept sorted
+    driver.execute_script("window.confirm = () => true")
+    submit(form_with(driver, path.split("?")[0] + "/delete"))
+    wait_for_path(driver, "/servers")
+    assert "Server removed" in flash_text(driver)
+    assert name not in driver.page_source
 
 
 # ------------------------------------------------------------------ logout

@@ -45,6 +45,10 @@ public struct Config: Sendable {
     /// Whether this process runs the job worker (a read-only replica may switch it off).
     public var runsJobWorker = true
     public var logLevel = "info"
+    /// Whether the machine running `nebula serve` is measured and shown as a node.
+    public var measuresLocalHost = true
+    /// How often nodes report metrics.
+    public var metricsInterval: Duration = .seconds(5)
 
     public init(dataDirectory: String, database: Database, masterKey: MasterKeySource) {
         self.dataDirectory = dataDirectory
@@ -67,6 +71,8 @@ public struct Config: Sendable {
         ("NEBULA_JOB_WORKER", "true", "Set to false to run no jobs in this process."),
         ("NEBULA_MAX_BODY_BYTES", "1048576", "Largest request body accepted."),
         ("NEBULA_LOG_LEVEL", "info", "trace, debug, info, notice, warning, error or critical."),
+        ("NEBULA_LOCAL_AGENT", "true", "Set to false to not measure and list the machine running nebula serve."),
+        ("NEBULA_METRICS_INTERVAL_SECONDS", "5", "Seconds between metric reports of each node; a node is offline after three missed reports."),
     ]
 
     /// Reads the configuration. Throws a ``ConfigError`` naming the variable on any malformed value.
@@ -109,6 +115,13 @@ public struct Config: Sendable {
             }
             config.runsJobWorker = value
         }
+        if let local = nonEmpty(env["NEBULA_LOCAL_AGENT"]) {
+            guard let value = Bool(local.lowercased()) else {
+                throw ConfigError(variable: "NEBULA_LOCAL_AGENT", problem: "must be true or false")
+            }
+            config.measuresLocalHost = value
+        }
+        config.metricsInterval = .seconds(try integer(env, "NEBULA_METRICS_INTERVAL_SECONDS", default: 5, in: 1...3600))
         if let level = nonEmpty(env["NEBULA_LOG_LEVEL"]) {
             guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(level) else {
                 throw ConfigError(variable: "NEBULA_LOG_LEVEL", problem: "must be one of trace, debug, info, notice, warning, error, critical")

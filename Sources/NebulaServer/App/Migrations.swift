@@ -11,11 +11,13 @@ enum Migrations {
         CreateEvents(),
         CreateJobs(),
         CreatePlatformIndexes(),
+        CreateFleet(),
     ]
 }
 
 /// Indexes the hot queries need: the job claim, event replay and the audit search.
 struct CreatePlatformIndexes: AsyncMigration {
+    /// Fixed statements written here, never built from input.
     static let statements: [(name: String, sql: String)] = [
         ("jobs_due", "CREATE INDEX jobs_due ON jobs (status, run_at)"),
         ("jobs_type", "CREATE INDEX jobs_type ON jobs (type, status)"),
@@ -35,6 +37,6 @@ struct CreatePlatformIndexes: AsyncMigration {
 
     func revert(on database: any Database) async throws {
         guard let sql = database as? any SQLDatabase else { return }
-        for statement in Self.statements { try await sql.raw(SQLQueryString("DROP INDEX \(statement.name)")).run() }
+        for statement in Self.statements { try await sql.raw(SQLQueryString("DROP INDEX " + statement.name)).run() }
     }
 }

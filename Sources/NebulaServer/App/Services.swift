@@ -18,10 +18,12 @@ final class NebulaServices: Sendable {
     let settings: SettingsService
     let metrics: ServerMetrics
     let maintenance: MaintenanceScheduler
+    let fleet: FleetService
+    let fleetMonitor: FleetMonitor
 
     init(config: Config, vault: Vault, audit: AuditLog, events: EventBus, jobs: JobQueue, worker: JobWorker?,
          identity: IdentityService, secrets: SecretsService, settings: SettingsService, metrics: ServerMetrics,
-         maintenance: MaintenanceScheduler) {
+         maintenance: MaintenanceScheduler, fleet: FleetService, fleetMonitor: FleetMonitor) {
         self.config = config
         self.vault = vault
         self.audit = audit
@@ -33,6 +35,8 @@ final class NebulaServices: Sendable {
         self.settings = settings
         self.metrics = metrics
         self.maintenance = maintenance
+        self.fleet = fleet
+        self.fleetMonitor = fleetMonitor
     }
 }
 

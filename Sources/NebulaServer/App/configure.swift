@@ -85,6 +85,7 @@ public func configure(_ app: Application, config: Config, options: RuntimeOption
     if options.startsBackgroundWork {
         services.worker?.start()
         services.maintenance.start()
+        services.fleetMonitor.start()
     }
     app.lifecycle.use(BackgroundWorkLifecycle(services: services))
 }
@@ -103,13 +104,15 @@ private func buildServices(app: Application, config: Config, vault: Vault, isPos
     let settings = SettingsService(db: db, audit: audit, events: events, defaults: Settings(
         instanceName: "Nebula Command", eventRetentionDays: config.eventRetentionDays,
         auditRetentionDays: config.auditRetentionDays, jobRetentionDays: 30))
-    jobs.register(RetentionJob(settings: settings, events: events, audit: audit, identity: identity))
+    let fleet = FleetService(db: db, audit: audit, events: events, interval: config.metricsInterval)
+    jobs.register(RetentionJob(settings: settings, events: events, audit: audit, identity: identity, fleet: fleet))
     let worker = config.runsJobWorker
         ? JobWorker(queue: jobs, concurrency: config.jobConcurrency, pollInterval: config.jobPollInterval, logger: logger)
         : nil
     return NebulaServices(config: config, vault: vault, audit: audit, events: events, jobs: jobs, worker: worker,
                     identity: identity, secrets: secrets, settings: settings, metrics: metrics,
-                    maintenance: MaintenanceScheduler(queue: jobs))
+                    maintenance: MaintenanceScheduler(queue: jobs), fleet: fleet,
+                    fleetMonitor: FleetMonitor(fleet: fleet, measuresLocalHost: config.measuresLocalHost, logger: logger))
 }
 
 /// Stops background work before the application (and its database pool) shuts down.
@@ -118,6 +121,7 @@ struct BackgroundWorkLifecycle: LifecycleHandler {
 
     func shutdownAsync(_ application: Application) async {
         services.maintenance.stop()
+        await services.fleetMonitor.stop()
         await services.worker?.stop()
         await services.events.stop()
     }

@@ -10,5 +10,7 @@ func routes(_ app: Application) throws {
     try api.register(collection: EventsController())
     try api.register(collection: JobsController())
     try api.register(collection: SettingsController())
+    try api.register(collection: ServersController())
     try app.register(collection: WebPages())
+    try app.register(collection: VendorFiles())
 }

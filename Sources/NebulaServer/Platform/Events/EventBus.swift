@@ -48,12 +48,17 @@ actor EventBus {
                 do {
                     let connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: logger)
                     defer { Task { try? await connection.close() } }
-                    let notifications = try await connection.listen(Self.channel)
                     attempt = 0
-                    if !signalled { ready.continuation.yield(); ready.continuation.finish(); signalled = true }
-                    for try await notification in notifications {
-                        guard let id = Int(notification.payload) else { continue }
-                        await self?.deliverStored(id: id)
+                    try await connection.listen(on: Self.channel) { notifications in
+                        if !signalled { ready.continuation.yield(); ready.continuation.finish(); signalled = true }
+                        for try await notification in notifications {
+                            if let id = Int(notification.payload) {
+                                await self?.deliverStored(id: id)
+                            } else if notification.payload.hasPrefix(Self.transientPrefix),
+                                      let event = try? Self.decoder.decode(EventEnvelope.self, from: Data(notification.payload.dropFirst(Self.transientPrefix.count).utf8)) {
+                                await self?.deliver(event)
+                            }
+                        }
                     }
                 } catch {
                     if Task.isCancelled { break }
@@ -106,6 +111,39 @@ actor EventBus {
         return envelope
     }
 
+    static let transientPrefix = "t:"
+    private static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        return encoder
+    }()
+    private static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }()
+
+    /// Delivers an event to live subscribers without storing it: for frequent readings (a server's
+    /// metrics every few seconds) that would flood the history. It has id 0, so it is never replayed.
+    func broadcast(_ type: EventType, subject: String? = nil, data: [String: String] = [:]) async {
+        let envelope = EventEnvelope(id: 0, type: type, occurredAt: Date(), actor: nil, subject: subject, data: data)
+        switch fanout {
+        case .local:
+            deliver(envelope)
+        case .postgres:
+            guard let sql = db as? any SQLDatabase, let encoded = try? Self.encoder.encode(envelope), encoded.count < 7000 else {
+                deliver(envelope)
+                return
+            }
+            do {
+                try await sql.raw("SELECT pg_notify(\(bind: Self.channel), \(bind: Self.transientPrefix + String(decoding: encoded, as: UTF8.self)))").run()
+            } catch {
+                logger.warning("could not notify other replicas of a \(type.rawValue) reading: \(String(reflecting: error))")
+                deliver(envelope)
+            }
+        }
+    }
+
     /// A live stream of events matching `types` (all when nil). With `after`, stored events with a
     /// larger id are replayed first, then live ones follow without gaps or duplicates.
     func subscribe(types: Set<EventType>?, after lastID: Int64?) async -> AsyncStream<EventEnvelope> {
@@ -132,7 +170,7 @@ actor EventBus {
                 continuation.yield(event)
                 highest = max(highest, event.id)
             }
-            for await event in live where event.id > highest {
+            for await event in live where event.id == 0 || event.id > highest {
                 continuation.yield(event)
             }
             continuation.finish()

@@ -36,7 +36,7 @@ struct EventsController: RouteCollection {
         let subscription = await services.events.subscribe(types: types, after: resumeAfter)
         return ServerSentEvents.response(heartbeat: services.config.sseHeartbeat) { continuation in
             for await event in subscription {
-                continuation.yield(.json(event, event: event.type.rawValue, id: String(event.id)))
+                continuation.yield(.json(event, event: event.type.rawValue, id: event.id > 0 ? String(event.id) : nil))
             }
             continuation.finish()
         }

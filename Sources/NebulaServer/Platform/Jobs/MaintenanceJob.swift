@@ -11,6 +11,9 @@ struct RetentionJob: JobHandler {
     let events: EventBus
     let audit: AuditLog
     let identity: IdentityService
+    let fleet: FleetService
+    /// Raw metric samples kept until rollups exist (a later step keeps raw 24 h, rollups longer).
+    static let metricSampleRetentionDays = 30.0
 
     func run(_ job: JobContext) async throws {
         let current = try await settings.current()
@@ -30,6 +33,8 @@ struct RetentionJob: JobHandler {
         await job.progress(0.75)
         let attempts = try await identity.deleteOldLoginAttempts(before: now.addingTimeInterval(-day))
         await job.log("deleted \(attempts) login attempts older than a day and expired sessions")
+        let samples = try await fleet.deleteSamples(olderThan: now.addingTimeInterval(-Self.metricSampleRetentionDays * day))
+        await job.log("deleted \(samples) metric samples older than \(Int(Self.metricSampleRetentionDays)) d")
         await job.progress(1)
     }
 }

@@ -133,6 +133,7 @@ struct Icon: Component {
     }
 
     static var overview: Icon { Icon(paths: ["M4 4h6v8H4z", "M14 4h6v5h-6z", "M14 13h6v7h-6z", "M4 16h6v4H4z"]) }
+    static var servers: Icon { Icon(paths: ["M4 4h16v6H4z", "M4 14h16v6H4z", "M8 7h.01", "M8 17h.01"]) }
     static var jobs: Icon { Icon(paths: ["M22 12h-4l-3 8-6-16-3 8H2"]) }
     static var audit: Icon { Icon(paths: ["M14 3H7a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h10a2 2 0 0 0 2-2V8z", "M14 3v5h5", "M9 13h6", "M9 17h4"]) }
     static var users: Icon { Icon(paths: ["M16 20v-1.5a3.5 3.5 0 0 0-3.5-3.5h-5A3.5 3.5 0 0 0 4 18.5V20", "M10 11.5a3.5 3.5 0 1 0 0-7 3.5 3.5 0 0 0 0 7z", "M20 20v-1.5a3.5 3.5 0 0 0-2.5-3.35", "M15.5 4.65a3.5 3.5 0 0 1 0 6.7"]) }
@@ -164,15 +165,16 @@ struct BrandMark: Component {
 
 // MARK: - Navigation and page context
 
-/// A top-level destination in the sidebar. Every signed-in user sees all six; pages mark and
+/// A top-level destination in the sidebar. Every signed-in user sees all of them; pages mark and
 /// guard admin-only actions themselves.
 enum NavItem: String, CaseIterable, Sendable {
-    case overview, jobs, audit, users, secrets, settings
+    case overview, servers, jobs, audit, users, secrets, settings
 
     /// The label shown in the navigation.
     var title: String {
         switch self {
         case .overview: "Overview"
+        case .servers: "Servers"
         case .jobs: "Jobs"
         case .audit: "Audit log"
         case .users: "Users"
@@ -193,6 +195,7 @@ enum NavItem: String, CaseIterable, Sendable {
     var icon: Icon {
         switch self {
         case .overview: .overview
+        case .servers: .servers
         case .jobs: .jobs
         case .audit: .audit
         case .users: .users
@@ -204,7 +207,7 @@ enum NavItem: String, CaseIterable, Sendable {
     /// The sidebar group heading the item is listed under.
     var section: String {
         switch self {
-        case .overview, .jobs, .audit: "Operate"
+        case .overview, .servers, .jobs, .audit: "Operate"
         case .users, .secrets, .settings: "Administer"
         }
     }

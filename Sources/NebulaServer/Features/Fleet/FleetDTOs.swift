@@ -1,0 +1,107 @@
+import Foundation
+import HostMetrics
+import NebulaCore
+
+/// A server as the API shows it, with its latest readings.
+struct ServerDTO: Codable, Sendable, Equatable {
+    var id: UUID
+    var name: String
+    var connection: ServerConnection
+    var address: String?
+    var port: Int?
+    var username: String?
+    var tags: [String]
+    var status: ServerStatus
+    var lastSeenAt: Date?
+    var latest: LatestMetrics?
+    var createdAt: Date?
+
+    init(_ server: ServerRecord) {
+        id = server.id ?? UUID()
+        name = server.name
+        connection = server.connection
+        address = server.address
+        port = server.port
+        username = server.username
+        tags = server.tagList
+        status = server.status
+        lastSeenAt = server.lastSeenAt
+        latest = server.latestSample.flatMap(FleetService.decodeSample).map(LatestMetrics.init)
+        createdAt = server.createdAt
+    }
+}
+
+/// The headline numbers of a sample: what a fleet card shows.
+struct LatestMetrics: Codable, Sendable, Equatable {
+    var at: Date
+    /// 0…1; nil on the first sample after start (no interval yet).
+    var cpu: Double?
+    var memoryUsedBytes: UInt64
+    var memoryTotalBytes: UInt64
+    var swapUsedBytes: UInt64
+    var swapTotalBytes: UInt64
+    var diskUsedBytes: UInt64
+    var diskTotalBytes: UInt64
+    var networkReceiveBytesPerSecond: Double
+    var networkSendBytesPerSecond: Double
+    var diskReadBytesPerSecond: Double
+    var diskWriteBytesPerSecond: Double
+    var load1: Double
+    var uptimeSeconds: Double
+    /// The hottest sensor, °C.
+    var temperature: Double?
+    /// The busiest GPU, 0…1.
+    var gpu: Double?
+    var processes: Int
+
+    init(_ sample: HostSample) {
+        at = sample.timestamp
+        cpu = sample.cpu?.total
+        memoryUsedBytes = sample.memory.usedBytes
+        memoryTotalBytes = sample.memory.totalBytes
+        swapUsedBytes = sample.memory.swapUsedBytes
+        swapTotalBytes = sample.memory.swapTotalBytes
+        diskUsedBytes = sample.filesystems.reduce(0) { $0 + $1.usedBytes }
+        diskTotalBytes = sample.filesystems.reduce(0) { $0 + $1.totalBytes }
+        networkReceiveBytesPerSecond = sample.network.reduce(0) { $0 + $1.receivedBytesPerSecond }
+        networkSendBytesPerSecond = sample.network.reduce(0) { $0 + $1.sentBytesPerSecond }
+        diskReadBytesPerSecond = sample.diskIO.reduce(0) { $0 + $1.readBytesPerSecond }
+        diskWriteBytesPerSecond = sample.diskIO.reduce(0) { $0 + $1.writeBytesPerSecond }
+        load1 = sample.load.one
+        uptimeSeconds = sample.uptimeSeconds
+        temperature = sample.temperatures.map(\.celsius).max()
+        gpu = sample.gpus.compactMap(\.utilization).max()
+        processes = sample.processes.count
+    }
+
+    /// Small string facts for the live `server.metrics` event.
+    var eventData: [String: String] {
+        var data: [String: String] = [
+            "memoryUsed": String(memoryUsedBytes), "memoryTotal": String(memoryTotalBytes),
+            "diskUsed": String(diskUsedBytes), "diskTotal": String(diskTotalBytes),
+            "netRx": String(format: "%.0f", networkReceiveBytesPerSecond), "netTx": String(format: "%.0f", networkSendBytesPerSecond),
+            "load1": String(format: "%.2f", load1), "uptime": String(format: "%.0f", uptimeSeconds),
+        ]
+        if let cpu { data["cpu"] = String(format: "%.4f", cpu) }
+        if let temperature { data["temperature"] = String(format: "%.1f", temperature) }
+        if let gpu { data["gpu"] = String(format: "%.4f", gpu) }
+        return data
+    }
+}
+
+/// One point of a chart series: the bucket's start and its average.
+struct SeriesPoint: Codable, Sendable, Equatable {
+    var t: Date
+    var v: Double
+}
+
+/// `GET /api/v1/servers/{id}/metrics`: named series over a range.
+struct MetricsSeries: Codable, Sendable {
+    var range: String
+    var stepSeconds: Int
+    var from: Date
+    var to: Date
+    /// `cpu` (0…1), `memory` (0…1), `swap` (bytes), `disk` (0…1), `netRx`/`netTx` (bytes/s),
+    /// `diskRead`/`diskWrite` (bytes/s), `load`, `temperature` (°C), `gpu` (0…1).
+    var series: [String: [SeriesPoint]]
+}

@@ -1,0 +1,292 @@
+import Fluent
+import Foundation
+import HostMetrics
+import NebulaCore
+
+/// The server registry, metric ingest and history, and online/offline tracking.
+struct FleetService: Sendable {
+    let db: any Database
+    let audit: AuditLog
+    let events: EventBus
+    /// How often nodes report; a node is offline after three missed reports.
+    let interval: Duration
+
+    // MARK: Registry
+
+    struct ServerInput: Sendable {
+        var name: String?
+        var connection: ServerConnection?
+        var address: String?
+        var port: Int?
+        var username: String?
+        var tags: [String]?
+    }
+
+    func list(by actor: Actor) async throws -> ListPage<ServerDTO> {
+        try actor.require(.viewer)
+        let servers = try await ServerRecord.query(on: db).sort(\.$name).all()
+        // The local node first, then by name.
+        let ordered = servers.filter { $0.connection == .local } + servers.filter { $0.connection != .local }
+        return ListPage(items: ordered.map(ServerDTO.init), total: servers.count)
+    }
+
+    func find(_ id: UUID, by actor: Actor) async throws -> ServerDTO {
+        try actor.require(.viewer)
+        return ServerDTO(try await record(id))
+    }
+
+    func create(_ input: ServerInput, by actor: Actor) async throws -> ServerDTO {
+        try actor.require(.operator)
+        let server = ServerRecord()
+        server.status = .unknown
+        try apply(input, to: server, creating: true)
+        try await save(server, action: "server.create", by: actor)
+        await events.publish(.serverCreated, actor: actor.username, subject: "server:\(server.name)", data: ["connection": server.connection.rawValue])
+        return ServerDTO(server)
+    }
+
+    func update(_ id: UUID, _ input: ServerInput, by actor: Actor) async throws -> ServerDTO {
+        try actor.require(.operator)
+        let server = try await record(id)
+        try apply(input, to: server, creating: false)
+        try await save(server, action: "server.update", by: actor)
+        await events.publish(.serverUpdated, actor: actor.username, subject: "server:\(server.name)")
+        return ServerDTO(server)
+    }
+
+    func delete(_ id: UUID, by actor: Actor) async throws {
+        try actor.require(.operator)
+        let server = try await record(id)
+        guard server.connection != .local else {
+            throw NebulaError.conflict("The local node cannot be removed; set NEBULA_LOCAL_AGENT=false to stop measuring it.", code: "local_server")
+        }
+        try await server.delete(on: db)
+        try await audit.record("server.delete", target: "server:\(server.name)", by: actor)
+        await events.publish(.serverDeleted, actor: actor.username, subject: "server:\(server.name)")
+    }
+
+    /// The machine running the control plane, registered on first start under its host name.
+    func ensureLocalServer(hostName: String) async throws -> UUID {
+        if let existing = try await ServerRecord.query(on: db).filter(\.$connection == .local).first() {
+            return try existing.requireID()
+        }
+        let server = ServerRecord()
+        var name = Self.sanitizedName(hostName)
+        if try await ServerRecord.query(on: db).filter(\.$name == name).first() != nil { name += "-local" }
+        server.name = name
+        server.connection = .local
+        server.tags = "[\"local\"]"
+        server.status = .unknown
+        try await server.create(on: db)
+        try await audit.record("server.create", target: "server:\(name)", by: .system("fleet"), detail: "the local node")
+        await events.publish(.serverCreated, actor: "system", subject: "server:\(name)", data: ["connection": "local"])
+        return try server.requireID()
+    }
+
+    // MARK: Metrics
+
+    /// Stores a sample, marks the server online, and broadcasts the headline numbers live.
+    func ingest(_ sample: HostSample, for id: UUID) async throws {
+        let server = try await record(id)
+        let latest = LatestMetrics(sample)
+        let row = MetricSampleRecord()
+        row.serverID = id
+        row.at = sample.timestamp
+        row.cpu = latest.cpu
+        row.memoryUsed = Int64(clamping: latest.memoryUsedBytes)
+        row.memoryTotal = Int64(clamping: latest.memoryTotalBytes)
+        row.swapUsed = Int64(clamping: latest.swapUsedBytes)
+        row.diskUsed = Int64(clamping: latest.diskUsedBytes)
+        row.diskTotal = Int64(clamping: latest.diskTotalBytes)
+        row.netRx = latest.networkReceiveBytesPerSecond
+        row.netTx = latest.networkSendBytesPerSecond
+        row.diskRead = latest.diskReadBytesPerSecond
+        row.diskWrite = latest.diskWriteBytesPerSecond
+        row.load1 = latest.load1
+        row.temperature = latest.temperature
+        row.gpu = latest.gpu
+        try await row.create(on: db)
+        let cameOnline = server.status != .online
+        server.status = .online
+        server.lastSeenAt = sample.timestamp
+        server.latestSample = Self.encodeSample(sample)
+        try await server.update(on: db)
+        if cameOnline {
+            await events.publish(.serverOnline, subject: "server:\(server.name)", data: ["id": id.uuidString])
+        }
+        var data = latest.eventData
+        data["id"] = id.uuidString
+        await events.broadcast(.serverMetrics, subject: "server:\(server.name)", data: data)
+    }
+
+    /// Marks servers that missed three reports offline (once, with an event).
+    @discardableResult
+    func markSilentServersOffline(now: Date = Date()) async throws -> [String] {
+        let cutoff = now.addingTimeInterval(-3 * interval.seconds)
+        let silent = try await ServerRecord.query(on: db)
+            .filter(\.$status == .online)
+            .filter(\.$connection != .ssh)
+            .filter(\.$lastSeenAt < cutoff)
+            .all()
+        for server in silent {
+            server.status = .offline
+            try await server.update(on: db)
+            await events.publish(.serverOffline, subject: "server:\(server.name)",
+                                 data: ["id": server.id?.uuidString ?? "", "lastSeenAt": server.lastSeenAt.map { ISO8601DateFormatter().string(from: $0) } ?? ""])
+        }
+        return silent.map(\.name)
+    }
+
+    /// Averages of the stored samples in `step`-long buckets over `range`.
+    func series(for id: UUID, range: MetricsRange, step: Int?, now: Date = Date(), by actor: Actor) async throws -> MetricsSeries {
+        try actor.require(.viewer)
+        _ = try await record(id)
+        let stepSeconds = max(step ?? range.defaultStepSeconds, 1)
+        let from = now.addingTimeInterval(-range.seconds)
+        let rows = try await MetricSampleRecord.query(on: db)
+            .filter(\.$serverID == id).filter(\.$at >= from)
+            .sort(\.$at).all()
+        // Buckets start at multiples of the step since 1970, so a point keeps its place between refreshes.
+        var buckets: [Int: [MetricSampleRecord]] = [:]
+        for row in rows {
+            buckets[Int((row.at.timeIntervalSince1970 / Double(stepSeconds)).rounded(.down)), default: []].append(row)
+        }
+        func series(_ value: (MetricSampleRecord) -> Double?) -> [SeriesPoint] {
+            buckets.keys.sorted().compactMap { key in
+                let values = buckets[key, default: []].compactMap(value)
+                guard !values.isEmpty else { return nil }
+                return SeriesPoint(t: Date(timeIntervalSince1970: Double(key * stepSeconds)), v: values.reduce(0, +) / Double(values.count))
+            }
+        }
+        func fraction(_ part: Int64, _ whole: Int64) -> Double? { whole > 0 ? Double(part) / Double(whole) : nil }
+        return MetricsSeries(range: range.rawValue, stepSeconds: stepSeconds, from: from, to: now, series: [
+            "cpu": series(\.cpu),
+            "memory": series { fraction($0.memoryUsed, $0.memoryTotal) },
+            "swap": series { Double($0.swapUsed) },
+            "disk": series { fraction($0.diskUsed, $0.diskTotal) },
+            "netRx": series(\.netRx),
+            "netTx": series(\.netTx),
+            "diskRead": series(\.diskRead),
+            "diskWrite": series(\.diskWrite),
+            "load": series(\.load1),
+            "temperature": series(\.temperature),
+            "gpu": series(\.gpu),
+        ])
+    }
+
+    func deleteSamples(olderThan cutoff: Date) async throws -> Int {
+        let query = MetricSampleRecord.query(on: db).filter(\.$at < cutoff)
+        let count = try await query.count()
+        try await query.delete()
+        return count
+    }
+
+    /// The newest full sample of a server, for its page.
+    func latestSample(of id: UUID) async throws -> HostSample? {
+        try await record(id).latestSample.flatMap(Self.decodeSample)
+    }
+
+    // MARK: Helpers
+
+    private func record(_ id: UUID) async throws -> ServerRecord {
+        guard let server = try await ServerRecord.find(id, on: db) else { throw NebulaError.notFound("Server \(id)") }
+        return server
+    }
+
+    private func save(_ server: ServerRecord, action: String, by actor: Actor) async throws {
+        if let clash = try await ServerRecord.query(on: db).filter(\.$name == server.name).first(), clash.id != server.id {
+            try await audit.record(action, target: "server:\(server.name)", outcome: .failure, by: actor, detail: "name taken")
+            throw NebulaError.conflict("A server named '\(server.name)' already exists.", code: "server_exists")
+        }
+        do {
+            try await server.save(on: db)
+        } catch let error as any DatabaseError where error.isConstraintFailure {
+            throw NebulaError.conflict("A server named '\(server.name)' already exists.", code: "server_exists")
+        }
+        try await audit.record(action, target: "server:\(server.name)", by: actor)
+    }
+
+    private func apply(_ input: ServerInput, to server: ServerRecord, creating: Bool) throws(NebulaError) {
+        if let name = input.name ?? (creating ? "" : nil) {
+            let trimmed = name.trimmingCharacters(in: .whitespaces)
+            guard (1...64).contains(trimmed.count), trimmed.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || " ._-".contains($0)) }) else {
+                throw .unprocessable("A server name is 1–64 letters, digits, spaces, '.', '_' or '-'.", code: "invalid_server_name")
+            }
+            server.name = trimmed
+        }
+        if creating {
+            guard let connection = input.connection, connection != .local else {
+                throw .unprocessable("connection is \"agent\" or \"ssh\".", code: "invalid_connection")
+            }
+            server.connection = connection
+        } else if let connection = input.connection, connection != server.connection {
+            throw .unprocessable("A server's connection cannot change; remove it and add it again.", code: "invalid_connection")
+        }
+        if let address = input.address {
+            let trimmed = address.trimmingCharacters(in: .whitespaces)
+            guard trimmed.isEmpty || (trimmed.count <= 253 && trimmed.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || ".-:[]".contains($0)) })) else {
+                throw .unprocessable("The address is a host name or an IP address.", code: "invalid_address")
+            }
+            server.address = trimmed.isEmpty ? nil : trimmed
+        }
+        if let port = input.port {
+            guard (1...65535).contains(port) else { throw .unprocessable("The port is 1–65535.", code: "invalid_port") }
+            server.port = port
+        }
+        if let username = input.username {
+            let trimmed = username.trimmingCharacters(in: .whitespaces)
+            guard trimmed.isEmpty || (trimmed.count <= 32 && trimmed.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || "_-.".contains($0)) })) else {
+                throw .unprocessable("The SSH user is up to 32 lower-case letters, digits, '_', '-' or '.'.", code: "invalid_username")
+            }
+            server.username = trimmed.isEmpty ? nil : trimmed
+        }
+        if let tags = input.tags {
+            let cleaned = Array(Set(tags.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty })).sorted()
+            guard cleaned.count <= 20, cleaned.allSatisfy({ $0.count <= 32 && $0.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) } }) else {
+                throw .unprocessable("Up to 20 tags of 1–32 letters, digits, '-', '_' or '.'.", code: "invalid_tags")
+            }
+            server.tags = (try? String(decoding: JSONEncoder().encode(cleaned), as: UTF8.self)) ?? "[]"
+        } else if creating {
+            server.tags = "[]"
+        }
+        if server.connection == .ssh {
+            guard server.address != nil else { throw .unprocessable("An SSH server needs an address.", code: "invalid_address") }
+            if server.port == nil { server.port = 22 }
+            if server.username == nil { server.username = "root" }
+        }
+    }
+
+    static func sanitizedName(_ raw: String) -> String {
+        let cleaned = String(raw.filter { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }.prefix(64))
+        return cleaned.isEmpty ? "this-machine" : cleaned
+    }
+
+    static func encodeSample(_ sample: HostSample) -> String? {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        return (try? encoder.encode(sample)).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    static func decodeSample(_ text: String) -> HostSample? {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try? decoder.decode(HostSample.self, from: Data(text.utf8))
+    }
+}
+
+/// The chart ranges the API and pages offer.
+enum MetricsRange: String, Codable, Sendable, CaseIterable {
+    case hour = "1h", day = "24h", week = "7d", month = "30d"
+
+    var seconds: TimeInterval {
+        switch self {
+        case .hour: 3600
+        case .day: 86400
+        case .week: 7 * 86400
+        case .month: 30 * 86400
+        }
+    }
+
+    /// About 120 points per chart.
+    var defaultStepSeconds: Int { Int(seconds / 120) }
+}

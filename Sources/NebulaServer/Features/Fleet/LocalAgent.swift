@@ -1,0 +1,62 @@
+import Foundation
+import HostMetrics
+import Logging
+import NebulaCore
+
+/// The embedded agent: measures the machine running `nebula serve` every interval and reports it
+/// like any node, and marks silent nodes offline. Started and stopped by the composition root.
+final class FleetMonitor: Sendable {
+    let fleet: FleetService
+    let measuresLocalHost: Bool
+    let logger: Logger
+    private let sampler: HostSampler
+    private let task = LockedValue<Task<Void, Never>?>(nil)
+
+    init(fleet: FleetService, measuresLocalHost: Bool, logger: Logger, sampler: HostSampler = HostSampler()) {
+        self.fleet = fleet
+        self.measuresLocalHost = measuresLocalHost
+        self.logger = logger
+        self.sampler = sampler
+    }
+
+    func start() {
+        let loop = Task { [fleet, measuresLocalHost, logger, sampler] in
+            var localID: UUID?
+            if measuresLocalHost {
+                do {
+                    localID = try await fleet.ensureLocalServer(hostName: ProcessInfo.processInfo.hostName)
+                } catch {
+                    logger.error("could not register the local node: \(String(reflecting: error))")
+                }
+            }
+            while !Task.isCancelled {
+                if let localID {
+                    do {
+                        let sample = try await sampler.sample()
+                        try await fleet.ingest(sample, for: localID)
+                    } catch is CancellationError {
+                        break
+                    } catch {
+                        logger.warning("could not measure the local node: \(String(describing: error))")
+                    }
+                }
+                do {
+                    try await fleet.markSilentServersOffline()
+                } catch {
+                    logger.warning("could not check for silent nodes: \(String(reflecting: error))")
+                }
+                try? await Task.sleep(for: fleet.interval)
+            }
+        }
+        task.withLock { $0 = loop }
+    }
+
+    func stop() async {
+        let loop = task.withLock { current -> Task<Void, Never>? in
+            defer { current = nil }
+            return current
+        }
+        loop?.cancel()
+        await loop?.value
+    }
+}

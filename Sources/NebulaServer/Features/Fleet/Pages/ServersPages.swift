@@ -1,0 +1,296 @@
+import Foundation
+import HostMetrics
+import NebulaCore
+import Plot
+import Vapor
+
+/// `/servers` (the fleet at a glance, live) and `/servers/{id}` (charts and details).
+enum ServersPages {
+    static func register(_ page: (HTTPMethod, [PathComponent], Role, String?, @escaping @Sendable (Request) async throws -> Response) -> Void) {
+        page(.GET, ["servers"], .viewer, nil, list)
+        page(.POST, ["servers"], .operator, "server.create", create)
+        page(.GET, ["servers", ":id"], .viewer, nil, detail)
+        page(.POST, ["servers", ":id"], .operator, "server.update", update)
+        page(.POST, ["servers", ":id", "delete"], .operator, "server.delete", delete)
+    }
+
+    // MARK: List
+
+    @Sendable static func list(req: Request) async throws -> Response {
+        let servers = try await req.nebula.fleet.list(by: try req.actor)
+        let context = try await req.pageContext("Servers", active: .servers)
+        let canEdit = (context.role ?? .viewer) >= .operator
+        return req.render(Layout.page(context, actions: LiveIndicator()) {
+            if servers.items.isEmpty {
+                EmptyState(title: "No servers yet", message: "The machine running Nebula Command appears here a few seconds after start; add others below.")
+            } else {
+                Div {
+                    for server in servers.items { ServerCard(server: server) }
+                }.class("server-grid").attribute(named: "data-live-servers", value: "true")
+            }
+            if canEdit {
+                Card(title: "Add a server", subtitle: "Agent nodes dial home with a join token; SSH servers are reached with a key from the vault.") {
+                    CSRFForm(action: "/servers", csrfToken: context.csrfToken, classes: "form-grid") {
+                        FormField(label: "Name", name: "name", placeholder: "nas", required: true)
+                        SelectField(label: "Connection", name: "connection", options: [("agent", "Agent (nebula agent)"), ("ssh", "SSH (agentless)")], selected: "agent")
+                        FormField(label: "Address", name: "address", placeholder: "192.168.1.20", hint: "Needed for SSH.")
+                        FormField(label: "SSH port", name: "port", type: "number", placeholder: "22")
+                        FormField(label: "SSH user", name: "username", placeholder: "root")
+                        FormField(label: "Tags", name: "tags", placeholder: "media, rack-1", hint: "Comma-separated.")
+                        SubmitButton("Add server")
+                    }
+                }
+            }
+            tag("script", [.value("type", "module"), .value("src", "/js/fleet.js")])
+        })
+    }
+
+    // MARK: Detail
+
+    @Sendable static func detail(req: Request) async throws -> Response {
+        let fleet = try req.nebula.fleet
+        let id = try req.uuidParameter()
+        let server = try await fleet.find(id, by: try req.actor)
+        let sample = try await fleet.latestSample(of: id)
+        let context = try await req.pageContext(server.name, active: .servers)
+        let canEdit = (context.role ?? .viewer) >= .operator
+        let range = req.query[String.self, at: "range"].flatMap(MetricsRange.init(rawValue:)) ?? .hour
+        return req.render(Layout.page(context, actions: StatusBadge(server.status.rawValue)) {
+            Card(title: "Overview") {
+                DetailList([
+                    ("Connection", Text(server.connection.rawValue)),
+                    ("Address", Text(server.address.map { "\($0)\(server.port.map { ":\($0)" } ?? "")" } ?? "—")),
+                    ("Tags", Text(server.tags.isEmpty ? "—" : server.tags.joined(separator: ", "))),
+                    ("Last report", server.lastSeenAt.map { RelativeTime($0) as any Component } ?? Text("never")),
+                    ("Uptime", Text(sample.map { formatDuration($0.uptimeSeconds) } ?? "—")),
+                    ("Load (1/5/15 min)", Text(sample.map { String(format: "%.2f / %.2f / %.2f", $0.load.one, $0.load.five, $0.load.fifteen) } ?? "—")),
+                    ("Memory", Text(sample.map { "\(formatBytes(Int(clamping: $0.memory.usedBytes))) of \(formatBytes(Int(clamping: $0.memory.totalBytes)))" } ?? "—")),
+                    ("Processes", Text(sample.map { String($0.processes.count) } ?? "—")),
+                ])
+            }
+            Card(title: "History", actions: Div {
+                for option in MetricsRange.allCases {
+                    LinkButton(option.rawValue, href: "/servers/\(server.id)?range=\(option.rawValue)", style: option == range ? .primary : .secondary)
+                }
+            }.class("button-row")) {
+                Div {
+                    for chart in ChartSpec.all {
+                        Div {
+                            H3(chart.title)
+                            tag("canvas", [.value("data-chart", chart.key), .value("aria-label", chart.title + " chart"), .value("role", "img")])
+                        }.class("chart-box")
+                    }
+                }
+                .class("chart-grid")
+                .attribute(named: "data-server-charts", escaping: server.id.uuidString)
+                .attribute(named: "data-range", escaping: range.rawValue)
+                Paragraph("Charts need the libjs-chart.js package (make run installs it).").class("muted chart-missing").attribute(named: "hidden", value: "hidden")
+            }
+            if let sample {
+                CardGrid {
+                    Card(title: "Filesystems") {
+                        DataTable(caption: "Filesystems", headers: ["Mount", "Type", "Used", "Size", ""],
+                                  rows: sample.filesystems.map { fs in
+                                      [Span(fs.mountPoint).class("mono"), Text(fs.type), Text(formatBytes(Int(clamping: fs.usedBytes))),
+                                       Text(formatBytes(Int(clamping: fs.totalBytes))), Meter(fraction: fs.totalBytes > 0 ? Double(fs.usedBytes) / Double(fs.totalBytes) : 0, label: "\(fs.mountPoint) used")]
+                                  },
+                                  emptyTitle: "No filesystems", emptyMessage: "None were readable.")
+                    }
+                    Card(title: "Top processes by CPU") {
+                        DataTable(caption: "Top processes by CPU", headers: ["Process", "PID", "CPU", "Memory"],
+                                  rows: sample.processes.topByCPU.map { process in
+                                      [Span(process.name).class("mono"), Text(String(process.pid)), Text(String(format: "%.1f %%", process.cpuPercent)),
+                                       Text(formatBytes(Int(clamping: process.residentBytes)))]
+                                  },
+                                  emptyTitle: "Measuring", emptyMessage: "CPU use appears after the second report.")
+                    }
+                    Card(title: "Top processes by memory") {
+                        DataTable(caption: "Top processes by memory", headers: ["Process", "PID", "Memory"],
+                                  rows: sample.processes.topByMemory.map { process in
+                                      [Span(process.name).class("mono"), Text(String(process.pid)), Text(formatBytes(Int(clamping: process.residentBytes)))]
+                                  },
+                                  emptyTitle: "No processes", emptyMessage: "")
+                    }
+                    Card(title: "Temperatures and GPUs") {
+                        DataTable(caption: "Sensors", headers: ["Sensor", "Reading"],
+                                  rows: sample.temperatures.map { [Text($0.label), Text(String(format: "%.1f °C", $0.celsius))] }
+                                      + sample.gpus.map { gpu in
+                                          [Text("GPU \(gpu.index) · \(gpu.name)"),
+                                           Text([gpu.utilization.map { String(format: "%.0f %% busy", $0 * 100) },
+                                                 gpu.temperatureCelsius.map { String(format: "%.0f °C", $0) },
+                                                 gpu.memoryUsedBytes.map { formatBytes(Int(clamping: $0)) + " VRAM used" }].compactMap { $0 }.joined(separator: " · "))]
+                                      },
+                                  emptyTitle: "No sensors", emptyMessage: "This machine exposes no thermal zones, hwmon sensors or NVIDIA GPUs.")
+                    }
+                }
+            }
+            if canEdit {
+                Card(title: "Edit") {
+                    CSRFForm(action: "/servers/\(server.id)", csrfToken: context.csrfToken, classes: "form-grid") {
+                        FormField(label: "Name", name: "name", value: server.name, required: true)
+                        if server.connection == .ssh {
+                            FormField(label: "Address", name: "address", value: server.address ?? "", required: true)
+                            FormField(label: "SSH port", name: "port", type: "number", value: server.port.map(String.init) ?? "22")
+                            FormField(label: "SSH user", name: "username", value: server.username ?? "root")
+                        }
+                        FormField(label: "Tags", name: "tags", value: server.tags.joined(separator: ", "), hint: "Comma-separated.")
+                        SubmitButton("Save changes")
+                    }
+                    if server.connection != .local {
+                        CSRFForm(action: "/servers/\(server.id)/delete", csrfToken: context.csrfToken, classes: "inline-form", confirm: "Remove \(server.name) and its history?") {
+                            SubmitButton("Remove server", style: .danger)
+                        }
+                    }
+                }
+            }
+            tag("script", [.value("src", "/vendor/chart.js/chart.min.js")])
+            tag("script", [.value("type", "module"), .value("src", "/js/fleet.js")])
+        })
+    }
+
+    // MARK: Forms
+
+    static func input(from req: Request) throws -> FleetService.ServerInput {
+        var input = FleetService.ServerInput()
+        input.name = req.formField("name")
+        input.connection = req.formField("connection").flatMap(ServerConnection.init(rawValue:))
+        input.address = req.content[String.self, at: "address"].map { $0.trimmingCharacters(in: .whitespaces) }
+        if let port = req.formField("port") {
+            guard let value = Int(port) else { throw NebulaError.unprocessable("The SSH port is a number from 1 to 65535.") }
+            input.port = value
+        }
+        input.username = req.content[String.self, at: "username"]
+        input.tags = req.content[String.self, at: "tags"].map { $0.split(separator: ",").map(String.init) }
+        return input
+    }
+
+    @Sendable static func create(req: Request) async throws -> Response {
+        var created: ServerDTO?
+        let response = try await formAction(req, backTo: "/servers", success: "Server added.") {
+            created = try await req.nebula.fleet.create(try input(from: req), by: try req.actor)
+        }
+        if let created { return req.redirect(to: "/servers/\(created.id)", flash: Flash(kind: .success, message: "Added \(created.name).")) }
+        return response
+    }
+
+    @Sendable static func update(req: Request) async throws -> Response {
+        let id = try req.uuidParameter()
+        return try await formAction(req, backTo: "/servers/\(id)", success: "Saved.") {
+            _ = try await req.nebula.fleet.update(id, try input(from: req), by: try req.actor)
+        }
+    }
+
+    @Sendable static func delete(req: Request) async throws -> Response {
+        let id = try req.uuidParameter()
+        do {
+            try await req.nebula.fleet.delete(id, by: try req.actor)
+            return req.redirect(to: "/servers", flash: Flash(kind: .success, message: "Server removed."))
+        } catch let error as NebulaError where error.status != .unauthorized {
+            return req.redirect(to: "/servers/\(id)", flash: Flash(kind: .error, message: error.message))
+        }
+    }
+}
+
+/// One chart on the server page: the series it draws from `/metrics` and how to format values.
+struct ChartSpec: Sendable {
+    var key: String
+    var title: String
+
+    static let all = [
+        ChartSpec(key: "cpu", title: "CPU"),
+        ChartSpec(key: "memory", title: "Memory"),
+        ChartSpec(key: "disk", title: "Disk space"),
+        ChartSpec(key: "network", title: "Network"),
+        ChartSpec(key: "diskio", title: "Disk I/O"),
+        ChartSpec(key: "load", title: "Load"),
+        ChartSpec(key: "temperature", title: "Temperature"),
+    ]
+}
+
+/// A server's card on the fleet page; fleet.js updates the `data-metric` values live.
+struct ServerCard: Component {
+    var server: ServerDTO
+
+    var body: any Component {
+        let latest = server.latest
+        func fraction(_ used: UInt64?, _ total: UInt64?) -> Double? {
+            guard let used, let total, total > 0 else { return nil }
+            return Double(used) / Double(total)
+        }
+        return tag("article", [.value("class", "card server-card"), .value("data-server-id", server.id.uuidString)]) {
+            Div {
+                Link(server.name, url: "/servers/\(server.id)").class("server-name")
+                Span(server.status.rawValue).class("badge badge-\(StatusBadge.tone(for: server.status.rawValue).rawValue)").attribute(named: "data-server-status", value: "true")
+            }.class("server-card-head")
+            MeterRow(label: "CPU", key: "cpu", fraction: latest?.cpu, detail: nil)
+            MeterRow(label: "Memory", key: "memory", fraction: fraction(latest?.memoryUsedBytes, latest?.memoryTotalBytes),
+                     detail: latest.map { "\(formatBytes(Int(clamping: $0.memoryUsedBytes))) / \(formatBytes(Int(clamping: $0.memoryTotalBytes)))" })
+            MeterRow(label: "Disk", key: "disk", fraction: fraction(latest?.diskUsedBytes, latest?.diskTotalBytes),
+                     detail: latest.map { "\(formatBytes(Int(clamping: $0.diskUsedBytes))) / \(formatBytes(Int(clamping: $0.diskTotalBytes)))" })
+            tag("dl", [.value("class", "server-facts")]) {
+                Fact(label: "Net ↓", key: "netRx", value: latest.map { formatRate($0.networkReceiveBytesPerSecond) })
+                Fact(label: "Net ↑", key: "netTx", value: latest.map { formatRate($0.networkSendBytesPerSecond) })
+                Fact(label: "Load", key: "load1", value: latest.map { String(format: "%.2f", $0.load1) })
+                Fact(label: "Temp", key: "temperature", value: latest?.temperature.map { String(format: "%.0f °C", $0) })
+                Fact(label: "Up", key: "uptime", value: latest.map { formatDuration($0.uptimeSeconds) })
+            }
+            if !server.tags.isEmpty {
+                Div { for tagName in server.tags { Span(tagName).class("tag") } }.class("tag-row")
+            }
+        }
+    }
+}
+
+private struct MeterRow: Component {
+    var label: String
+    var key: String
+    var fraction: Double?
+    var detail: String?
+
+    var body: any Component {
+        Div {
+            Span(label).class("meter-label")
+            Meter(fraction: fraction ?? 0, label: label).attribute(named: "data-metric-meter", escaping: key)
+            Span(fraction.map { String(format: "%.0f%%", $0 * 100) } ?? "—").class("meter-value").attribute(named: "data-metric", escaping: key)
+            if let detail { Span(detail).class("meter-detail muted").attribute(named: "data-metric-detail", escaping: key) }
+        }.class("meter-row")
+    }
+}
+
+private struct Fact: Component {
+    var label: String
+    var key: String
+    var value: String?
+
+    var body: any Component {
+        Div {
+            tag("dt") { Text(label) }
+            tag("dd", [.value("data-metric", key)]) { Text(value ?? "—") }
+        }
+    }
+}
+
+/// A `<meter>` from 0 to 1, coloured by how full it is.
+struct Meter: Component {
+    var fraction: Double
+    var label: String
+
+    var body: any Component {
+        let clamped = fraction.isFinite ? min(1, max(0, fraction)) : 0
+        return tag("meter", [.value("min", "0"), .value("max", "1"), .value("low", "0.7"), .value("high", "0.9"), .value("optimum", "0"),
+                             .value("value", String(format: "%.3f", clamped)), .value("aria-label", label)]) {
+            Text(String(format: "%.0f%%", clamped * 100))
+        }
+    }
+}
+
+func formatRate(_ bytesPerSecond: Double) -> String {
+    formatBytes(Int(bytesPerSecond.isFinite ? bytesPerSecond : 0)) + "/s"
+}
+
+func formatDuration(_ seconds: Double) -> String {
+    let total = Int(seconds)
+    if total >= 86400 { return "\(total / 86400) d \(total % 86400 / 3600) h" }
+    if total >= 3600 { return "\(total / 3600) h \(total % 3600 / 60) min" }
+    return "\(total / 60) min"
+}

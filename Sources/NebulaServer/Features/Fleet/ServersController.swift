@@ -1,0 +1,122 @@
+import NebulaCore
+import OpenAPIKit30
+import Vapor
+
+/// `/api/v1/servers`: the fleet registry and metric history.
+struct ServersController: RouteCollection {
+    struct ServerRequest: Codable, Sendable {
+        var name: String?
+        var connection: ServerConnection?
+        var address: String?
+        var port: Int?
+        var username: String?
+        var tags: [String]?
+
+        var input: FleetService.ServerInput {
+            .init(name: name, connection: connection, address: address, port: port, username: username, tags: tags)
+        }
+    }
+
+    static let allowedKeys: Set<String> = ["name", "connection", "address", "port", "username", "tags"]
+
+    func boot(routes: any RoutesBuilder) throws {
+        routes.endpoint(.GET, "servers", role: .viewer, summary: "List servers with their status and latest metrics", tag: "Fleet",
+                        response: ServerPageDoc.doc, use: list)
+        routes.endpoint(.POST, "servers", role: .operator, audit: "server.create", summary: "Add a server (agent or SSH)", tag: "Fleet",
+                        request: CreateServerDoc.doc, response: ServerDoc.doc, status: .created, use: create)
+        routes.endpoint(.GET, "servers", ":id", role: .viewer, summary: "One server", tag: "Fleet", response: ServerDoc.doc, use: show)
+        routes.endpoint(.PATCH, "servers", ":id", role: .operator, audit: "server.update", summary: "Change a server's name, address, port, user or tags", tag: "Fleet",
+                        request: UpdateServerDoc.doc, response: ServerDoc.doc, use: update)
+        routes.endpoint(.DELETE, "servers", ":id", role: .operator, audit: "server.delete", summary: "Remove a server and its history", tag: "Fleet",
+                        status: .noContent, use: delete)
+        routes.endpoint(.GET, "servers", ":id", "metrics", role: .viewer, summary: "Metric series for charts", tag: "Fleet",
+                        response: MetricsSeriesDoc.doc,
+                        query: [QueryDoc(name: "range", description: "1h, 24h, 7d or 30d (default 1h)"),
+                                QueryDoc(name: "step", description: "Bucket width in seconds (default: range / 120)", schema: .integer)],
+                        use: metrics)
+    }
+
+    @Sendable func list(req: Request) async throws -> ListPage<ServerDTO> {
+        try await req.nebula.fleet.list(by: try req.actor)
+    }
+
+    @Sendable func create(req: Request) async throws -> Response {
+        let input = try req.decodeJSON(ServerRequest.self, allowedKeys: Self.allowedKeys)
+        return try await req.nebula.fleet.create(input.input, by: try req.actor).encodeResponse(status: .created, for: req)
+    }
+
+    @Sendable func show(req: Request) async throws -> ServerDTO {
+        try await req.nebula.fleet.find(try req.uuidParameter(), by: try req.actor)
+    }
+
+    @Sendable func update(req: Request) async throws -> ServerDTO {
+        let input = try req.decodeJSON(ServerRequest.self, allowedKeys: Self.allowedKeys)
+        return try await req.nebula.fleet.update(try req.uuidParameter(), input.input, by: try req.actor)
+    }
+
+    @Sendable func delete(req: Request) async throws -> HTTPStatus {
+        try await req.nebula.fleet.delete(try req.uuidParameter(), by: try req.actor)
+        return .noContent
+    }
+
+    @Sendable func metrics(req: Request) async throws -> MetricsSeries {
+        let raw = req.query[String.self, at: "range"] ?? MetricsRange.hour.rawValue
+        guard let range = MetricsRange(rawValue: raw) else {
+            throw NebulaError.invalid("range is one of 1h, 24h, 7d, 30d.", code: "invalid_range")
+        }
+        let step = try req.query[String.self, at: "step"].map { _ in try req.boundedInt("step", default: 60, range: 5...86400) }
+        return try await req.nebula.fleet.series(for: try req.uuidParameter(), range: range, step: step, by: try req.actor)
+    }
+}
+
+extension ServerDTO: Content {}
+extension MetricsSeries: Content {}
+
+private let optionalTimestamp = JSONSchema.string(format: .dateTime, required: false, nullable: true)
+
+enum ServerDoc: Documented {
+    static let schemaName = "Server"
+    static let schema = JSONSchema.object(properties: [
+        "id": .string(format: .other("uuid")), "name": .string,
+        "connection": .string(allowedValues: ServerConnection.allCases.map { AnyCodable($0.rawValue) }),
+        "address": .string(required: false, nullable: true), "port": .integer(required: false, nullable: true),
+        "username": .string(required: false, nullable: true), "tags": .array(items: .string),
+        "status": .string(allowedValues: ServerStatus.allCases.map { AnyCodable($0.rawValue) }),
+        "lastSeenAt": optionalTimestamp, "createdAt": optionalTimestamp,
+        "latest": .object(required: false, nullable: true, description: "Headline numbers of the newest sample: cpu (0–1), memory/disk/swap bytes, network and disk bytes/s, load1, uptimeSeconds, temperature (°C), gpu (0–1), processes", additionalProperties: .init(true)),
+    ])
+}
+
+enum ServerPageDoc: Documented {
+    static let schemaName = "ServerList"
+    static let schema = JSONSchema.object(properties: ["items": .array(items: .reference(.component(named: ServerDoc.schemaName))), "total": .integer])
+    static var related: [SchemaDoc] { [ServerDoc.doc] }
+}
+
+enum CreateServerDoc: Documented {
+    static let schemaName = "CreateServer"
+    static let schema = JSONSchema.object(properties: [
+        "name": .string(maxLength: 64), "connection": .string(allowedValues: ["agent", "ssh"]),
+        "address": .string(required: false), "port": .integer(required: false), "username": .string(required: false),
+        "tags": .array(required: false, items: .string),
+    ])
+    static let example: String? = #"{"name":"probe-node","connection":"ssh","address":"192.0.2.10","tags":["lab"]}"#
+}
+
+enum UpdateServerDoc: Documented {
+    static let schemaName = "UpdateServer"
+    static let schema = JSONSchema.object(properties: [
+        "name": .string(required: false, maxLength: 64), "address": .string(required: false), "port": .integer(required: false),
+        "username": .string(required: false), "tags": .array(required: false, items: .string),
+    ])
+    static let example: String? = #"{"tags":["lab","rack-2"]}"#
+}
+
+enum MetricsSeriesDoc: Documented {
+    static let schemaName = "MetricsSeries"
+    static let schema = JSONSchema.object(properties: [
+        "range": .string, "stepSeconds": .integer, "from": .string(format: .dateTime), "to": .string(format: .dateTime),
+        "series": .object(description: "Series by name (cpu, memory, swap, disk, netRx, netTx, diskRead, diskWrite, load, temperature, gpu); each a list of {t, v}",
+                          additionalProperties: .init(.array(items: .object(properties: ["t": .string(format: .dateTime), "v": .number])))),
+    ])
+}
