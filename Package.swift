@@ -48,7 +48,6 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Plot", package: "Plot"),
                 .product(name: "OpenAPIKit30", package: "OpenAPIKit"),
-                "HostMetrics",
             ],
             resources: [.copy("Public")],
             swiftSettings: swiftSettings
@@ -81,7 +80,6 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "FluentPostgresDriver", package: "fluent-postgres-driver"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Fluent", package: "fluent"),
                 .product(name: "OpenAPIKit30", package: "OpenAPIKit"),
                 "HostMetrics",
