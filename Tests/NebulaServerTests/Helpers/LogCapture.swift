@@ -28,9 +28,9 @@ enum LogCapture {
             set { metadata[key] = newValue }
         }
 
-        func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
-            let merged = self.metadata.merging(metadata ?? [:]) { $1 }
-            LogCapture.append("\(level) \(label) \(merged) \(message)")
+        func log(event: LogEvent) {
+            let merged = metadata.merging(event.metadata ?? [:]) { $1 }
+            LogCapture.append("\(event.level) \(label) \(merged) \(event.message)")
         }
     }
 }
