@@ -146,4 +146,22 @@ import Testing
             #expect(metrics.body.contains(#"nebula_jobs_in_status_count{status="queued"}"#))
         }
     }
+
+    @Test(arguments: TestDatabase.all)
+    func debianFrontEndLibrariesAreServedAndNothingElse(_ database: TestDatabase) async throws {
+        try await withApp(database) { app in
+            // setup
+            #expect(FileManager.default.fileExists(atPath: "/usr/share/javascript/chart.js/chart.min.js"), "make test installs libjs-chart.js")
+            // act
+            let chart = try await app.request(.GET, "/vendor/chart.js/chart.min.js")
+            let otherLibrary = try await app.request(.GET, "/vendor/jquery/jquery.js")
+            let traversal = try await app.request(.GET, "/vendor/chart.js/..%2F..%2F..%2Fetc%2Fpasswd")
+            let hidden = try await app.request(.GET, "/vendor/chart.js/.htaccess")
+            // verify
+            #expect(chart.status == .ok && chart.body.contains("Chart"))
+            #expect(otherLibrary.status == .notFound)
+            #expect(traversal.status.code >= 400 && !traversal.body.contains("root:"))
+            #expect(hidden.status == .notFound)
+        }
+    }
 }

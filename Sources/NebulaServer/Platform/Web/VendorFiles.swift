@@ -10,7 +10,7 @@ struct VendorFiles: RouteCollection {
 
     func boot(routes: any RoutesBuilder) throws {
         routes.on(.GET, "vendor", "**", use: serve).userInfo[AnySendableHashable(Endpoint.userInfoKey)] =
-            Endpoint(role: nil, summary: "static files", tag: Endpoint.pagesTag)
+            Endpoint(role: nil, summary: "static files", tag: "Static")
     }
 
     @Sendable func serve(req: Request) async throws -> Response {

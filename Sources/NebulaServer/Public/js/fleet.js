@@ -30,7 +30,7 @@ function setMeter(card, key, fraction) {
 function setStatus(card, status) {
   card.querySelectorAll("[data-server-status]").forEach((badge) => {
     badge.textContent = status;
-    badge.className = `badge badge-${status === "online" ? "green" : status === "offline" ? "red" : "grey"}`;
+    badge.className = `badge tone-${status === "online" ? "green" : status === "offline" ? "red" : "grey"}`;
   });
 }
 

@@ -220,7 +220,7 @@ struct ServerCard: Component {
         return tag("article", [.value("class", "card server-card"), .value("data-server-id", server.id.uuidString)]) {
             Div {
                 Link(server.name, url: "/servers/\(server.id)").class("server-name")
-                Span(server.status.rawValue).class("badge badge-\(StatusBadge.tone(for: server.status.rawValue).rawValue)").attribute(named: "data-server-status", value: "true")
+                StatusBadge(server.status.rawValue).attribute(named: "data-server-status", value: "true")
             }.class("server-card-head")
             MeterRow(label: "CPU", key: "cpu", fraction: latest?.cpu, detail: nil)
             MeterRow(label: "Memory", key: "memory", fraction: fraction(latest?.memoryUsedBytes, latest?.memoryTotalBytes),
