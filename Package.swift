@@ -15,6 +15,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.0"),
         .package(url: "https://github.com/vapor/sql-kit", from: "3.30.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.25.0"),
+        .package(url: "https://github.com/vapor/websocket-kit", from: "2.15.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -33,10 +35,24 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "NebulaAgent",
+            dependencies: [
+                "NebulaCore",
+                "HostMetrics",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "WebSocketKit", package: "websocket-kit"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "NebulaServer",
             dependencies: [
                 "NebulaCore",
                 "HostMetrics",
+                "NebulaAgent",
                 .product(name: "Vapor", package: "vapor"),
                 .product(name: "Fluent", package: "fluent"),
                 .product(name: "FluentSQLiteDriver", package: "fluent-sqlite-driver"),
@@ -56,6 +72,7 @@ let package = Package(
             name: "nebula",
             dependencies: [
                 "NebulaServer",
+                "NebulaAgent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -82,7 +99,10 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Fluent", package: "fluent"),
                 .product(name: "OpenAPIKit30", package: "OpenAPIKit"),
+                .product(name: "WebSocketKit", package: "websocket-kit"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 "HostMetrics",
+                "NebulaAgent",
             ],
             swiftSettings: swiftSettings
         ),

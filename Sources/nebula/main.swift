@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NebulaAgent
 import NebulaCore
 import NebulaServer
 
@@ -15,7 +16,7 @@ struct Nebula: AsyncParsableCommand {
         is stored in SQLite under NEBULA_DATA_DIR (default ./nebula-data).
         """,
         version: NebulaVersion.current,
-        subcommands: [Serve.self, Migrate.self, UserCommand.self, TokenCommand.self, SecretsCommand.self]
+        subcommands: [Serve.self, AgentCommand.self, Migrate.self, UserCommand.self, TokenCommand.self, SecretsCommand.self]
     )
 }
 
@@ -57,6 +58,31 @@ struct Serve: AsyncParsableCommand {
             let config = try data.config(host: host, port: port)
             ControlPlane.bootstrapLogging(level: config.logLevel)
             try await ControlPlane.serve(config: config)
+        }
+    }
+}
+
+struct AgentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agent",
+        abstract: "Run the node agent: join once with a token, then report this machine's metrics.",
+        discussion: """
+        The agent dials the control plane (no inbound port needed) and reconnects with backoff when the \
+        connection drops. Create a join token on the server's page (or POST /api/v1/servers/ID/join-token); \
+        the first run trades it for this node's credential, kept with mode 0600 in --credential-file.
+        """)
+
+    @Option(help: "The dashboard's URL, such as http://192.168.1.10:8080.") var server: String
+    @Option(help: "A one-time join token (needed only the first time).") var token: String?
+    @Option(name: .customLong("credential-file"), help: "Where this node's credential is kept.") var credentialFile = "./nebula-agent/credential.json"
+    @Option(help: "Seconds between reports.") var interval = 5
+
+    func run() async throws {
+        try await runReportingErrors {
+            guard (1...3600).contains(interval) else { throw ValidationError("--interval is 1 to 3600 seconds.") }
+            ControlPlane.bootstrapLogging(level: "info")
+            let options = AgentOptions(serverURL: server, joinToken: token, credentialFile: credentialFile, interval: .seconds(interval))
+            try await NodeAgent(options: options).run()
         }
     }
 }

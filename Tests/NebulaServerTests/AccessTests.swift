@@ -12,6 +12,7 @@ struct RouteTargets {
     var jobID: UUID
     var secretName: String
     var serverID: UUID
+    var joinToken: String
 
     static func make(in app: TestApp) async throws -> RouteTargets {
         let services = try app.services
@@ -21,8 +22,14 @@ struct RouteTargets {
         let job = try await services.jobs.enqueue(type: RetentionJob.jobType, runAt: Date().addingTimeInterval(3600), by: .system())
         let secret = "target-\(suffix)"
         _ = try await services.secrets.store(name: secret, value: "target-value", description: nil, replace: false, by: .system())
-        let server = try await services.fleet.create(.init(name: "target-\(suffix)", connection: .ssh, address: "192.0.2.1"), by: .system())
-        return RouteTargets(userID: user.id, tokenID: token.id, jobID: job.id, secretName: secret, serverID: server.id)
+        let server = try await services.fleet.create(.init(name: "target-\(suffix)", connection: .agent), by: .system())
+        let join = try await services.agents.issueJoinToken(for: server.id, publicURL: app.baseURL, by: .system())
+        return RouteTargets(userID: user.id, tokenID: token.id, jobID: job.id, secretName: secret, serverID: server.id, joinToken: join.token)
+    }
+
+    /// A request example with its placeholders filled in.
+    func body(_ example: String?) -> String? {
+        example?.replacingOccurrences(of: "$JOIN_TOKEN", with: joinToken)
     }
 
     /// The route's path with its parameters filled in.
@@ -77,7 +84,7 @@ extension Route {
                         response = TestResponse(status: .init(statusCode: stream.status), headers: [:], body: "")
                     } else {
                         response = try await app.request(route.method, path, token: token,
-                                                         json: endpoint.request?.example ?? (route.isMutating && !endpoint.isPage ? "{}" : nil))
+                                                         json: targets.body(endpoint.request?.example) ?? (route.isMutating && !endpoint.isPage ? "{}" : nil))
                     }
                     let status = response.status.code
                     // verify
@@ -147,7 +154,7 @@ extension Route {
                     response = try await app.request(route.method, targets.path(for: route), form: [("_csrf", token)] + form, cookies: session)
                 } else {
                     let example = try endpoint.request.map { try #require($0.example, "\(route.label) needs a request example") }
-                    response = try await app.request(route.method, targets.path(for: route), token: adminToken, json: example)
+                    response = try await app.request(route.method, targets.path(for: route), token: adminToken, json: targets.body(example))
                 }
                 // verify
                 #expect(response.status.code < 400, "\(route.label) → \(response.status.code): \(response.body.prefix(300))")

@@ -12,6 +12,7 @@ enum Migrations {
         CreateJobs(),
         CreatePlatformIndexes(),
         CreateFleet(),
+        CreateAgentAccess(),
     ]
 }
 

@@ -20,10 +20,11 @@ final class NebulaServices: Sendable {
     let maintenance: MaintenanceScheduler
     let fleet: FleetService
     let fleetMonitor: FleetMonitor
+    let agents: AgentAccess
 
     init(config: Config, vault: Vault, audit: AuditLog, events: EventBus, jobs: JobQueue, worker: JobWorker?,
          identity: IdentityService, secrets: SecretsService, settings: SettingsService, metrics: ServerMetrics,
-         maintenance: MaintenanceScheduler, fleet: FleetService, fleetMonitor: FleetMonitor) {
+         maintenance: MaintenanceScheduler, fleet: FleetService, fleetMonitor: FleetMonitor, agents: AgentAccess) {
         self.config = config
         self.vault = vault
         self.audit = audit
@@ -37,6 +38,7 @@ final class NebulaServices: Sendable {
         self.maintenance = maintenance
         self.fleet = fleet
         self.fleetMonitor = fleetMonitor
+        self.agents = agents
     }
 }
 

@@ -112,7 +112,8 @@ private func buildServices(app: Application, config: Config, vault: Vault, isPos
     return NebulaServices(config: config, vault: vault, audit: audit, events: events, jobs: jobs, worker: worker,
                     identity: identity, secrets: secrets, settings: settings, metrics: metrics,
                     maintenance: MaintenanceScheduler(queue: jobs), fleet: fleet,
-                    fleetMonitor: FleetMonitor(fleet: fleet, measuresLocalHost: config.measuresLocalHost, logger: logger))
+                    fleetMonitor: FleetMonitor(fleet: fleet, measuresLocalHost: config.measuresLocalHost, logger: logger),
+                    agents: AgentAccess(db: db, audit: audit, events: events, fleet: fleet, connections: AgentConnections()))
 }
 
 /// Stops background work before the application (and its database pool) shuts down.
@@ -122,6 +123,7 @@ struct BackgroundWorkLifecycle: LifecycleHandler {
     func shutdownAsync(_ application: Application) async {
         services.maintenance.stop()
         await services.fleetMonitor.stop()
+        await services.agents.connections.closeAll()
         await services.worker?.stop()
         await services.events.stop()
     }

@@ -11,6 +11,7 @@ func routes(_ app: Application) throws {
     try api.register(collection: JobsController())
     try api.register(collection: SettingsController())
     try api.register(collection: ServersController())
+    try api.register(collection: AgentController())
     try app.register(collection: WebPages())
     try app.register(collection: VendorFiles())
 }

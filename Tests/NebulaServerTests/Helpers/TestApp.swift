@@ -66,14 +66,14 @@ struct TestApp: Sendable {
     var services: NebulaServices { get throws { try app.nebula } }
 
     /// Starts another instance (a replica, or the same data after a restart).
-    static func start(config: Config, options: RuntimeOptions = .forTests, directory: URL) async throws -> TestApp {
+    static func start(config: Config, options: RuntimeOptions = .forTests, directory: URL, port: Int = 0) async throws -> TestApp {
         let app = try await Application.make(.testing)
         app.logger.logLevel = .debug
         do {
             try await NebulaServer.configure(app, config: config, options: options)
             app.http.server.configuration.hostname = "127.0.0.1"
-            app.http.server.configuration.port = 0
-            try await app.server.start(address: .hostname("127.0.0.1", port: 0))
+            app.http.server.configuration.port = port
+            try await app.server.start(address: .hostname("127.0.0.1", port: port))
             guard let port = app.http.server.shared.localAddress?.port else { throw TestSetupError.noPort }
             return TestApp(app: app, config: config, baseURL: "http://127.0.0.1:\(port)", directory: directory)
         } catch {

@@ -119,6 +119,17 @@ struct FleetService: Sendable {
         await events.broadcast(.serverMetrics, subject: "server:\(server.name)", data: data)
     }
 
+    /// What an agent says about itself when it connects.
+    func recordHello(serverID: UUID, version: String?, hardware: HardwareProfile?) async throws {
+        let server = try await record(serverID)
+        server.agentVersion = version.map { String($0.prefix(32)) }
+        if let hardware {
+            let encoder = JSONEncoder()
+            server.hardware = (try? encoder.encode(hardware)).map { String(decoding: $0, as: UTF8.self) }
+        }
+        try await server.update(on: db)
+    }
+
     /// Marks servers that missed three reports offline (once, with an event).
     @discardableResult
     func markSilentServersOffline(now: Date = Date()) async throws -> [String] {

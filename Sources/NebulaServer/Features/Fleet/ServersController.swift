@@ -1,3 +1,4 @@
+import NebulaAgent
 import NebulaCore
 import OpenAPIKit30
 import Vapor
@@ -118,5 +119,88 @@ enum MetricsSeriesDoc: Documented {
         "range": .string, "stepSeconds": .integer, "from": .string(format: .dateTime), "to": .string(format: .dateTime),
         "series": .object(description: "Series by name (cpu, memory, swap, disk, netRx, netTx, diskRead, diskWrite, load, temperature, gpu); each a list of {t, v}",
                           additionalProperties: .init(.array(items: .object(properties: ["t": .string(format: .dateTime), "v": .number])))),
+    ])
+}
+
+/// `/api/v1/servers/{id}/join-token`, `/revoke`, and the agent's own `/api/v1/agent/join` and
+/// `/api/v1/agent/connect` (WebSocket, authenticated by the node's credential).
+struct AgentController: RouteCollection {
+    func boot(routes: any RoutesBuilder) throws {
+        routes.endpoint(.POST, "servers", ":id", "join-token", role: .operator, audit: "server.join_token",
+                        summary: "Create a one-time join token (valid 1 h) for an agent server", tag: "Fleet",
+                        response: JoinTokenDoc.doc, status: .created, use: joinToken)
+        routes.endpoint(.POST, "servers", ":id", "revoke", role: .operator, audit: "server.revoke_agent",
+                        summary: "Refuse the server's agent credential from now on and disconnect it", tag: "Fleet",
+                        response: ServerDoc.doc, use: revoke)
+        routes.endpoint(.POST, "agent", "join", role: nil, audit: "agent.join",
+                        summary: "Agent: trade a join token for this node's credential", tag: "Agent",
+                        request: AgentJoinDoc.doc, response: AgentCredentialDoc.doc, csrf: false, use: join)
+        routes.endpoint(.GET, "agent", "connect", role: nil,
+                        summary: "Agent: the reporting WebSocket (Authorization: Bearer <node credential>)", tag: "Agent",
+                        produces: "application/octet-stream", ownBearer: true, use: connect)
+    }
+
+    @Sendable func joinToken(req: Request) async throws -> Response {
+        let nebula = try req.nebula
+        let publicURL = nebula.config.publicURL ?? "http://\(req.headers.first(name: .host) ?? "\(nebula.config.host):\(nebula.config.port)")"
+        let issued = try await nebula.agents.issueJoinToken(for: try req.uuidParameter(), publicURL: publicURL, by: try req.actor)
+        let response = try await issued.encodeResponse(status: .created, for: req)
+        response.headers.replaceOrAdd(name: .cacheControl, value: "no-store")
+        return response
+    }
+
+    @Sendable func revoke(req: Request) async throws -> ServerDTO {
+        try await req.nebula.agents.revoke(try req.uuidParameter(), by: try req.actor)
+    }
+
+    @Sendable func join(req: Request) async throws -> Response {
+        let input = try req.decodeJSON(AgentWire.JoinRequest.self, allowedKeys: ["token", "hostname"])
+        let joined = try await req.nebula.agents.join(input, ip: req.clientIP)
+        let response = try await joined.encodeResponse(status: .created, for: req)
+        response.headers.replaceOrAdd(name: .cacheControl, value: "no-store")
+        return response
+    }
+
+    /// Checks the node's credential before upgrading, so a revoked node gets a plain 401.
+    @Sendable func connect(req: Request) async throws -> Response {
+        let agents = try req.nebula.agents
+        guard let credential = req.headers.bearerAuthorization?.token,
+              let server = try await agents.server(forCredential: credential), let serverID = server.id else {
+            throw NebulaError.unauthenticated("This node's credential is not valid (revoked or unknown). Join again with a new token.", code: "invalid_node_credential")
+        }
+        let logger = req.logger
+        let response = Response(status: .switchingProtocols)
+        response.upgrader = WebSocketUpgrader(maxFrameSize: .init(integerLiteral: 4 << 20), shouldUpgrade: {
+            req.eventLoop.makeSucceededFuture([:])
+        }, onUpgrade: { socket in
+            agents.attach(socket, serverID: serverID, logger: logger)
+        })
+        return response
+    }
+}
+
+extension AgentWire.JoinRequest: Content {}
+extension AgentWire.JoinResponse: Content {}
+
+enum JoinTokenDoc: Documented {
+    static let schemaName = "JoinToken"
+    static let schema = JSONSchema.object(properties: [
+        "token": .string(description: "One-time token; shown only in this response"), "expiresAt": .string(format: .dateTime),
+        "command": .string(description: "The command to run on the node"),
+    ])
+}
+
+enum AgentJoinDoc: Documented {
+    static let schemaName = "AgentJoin"
+    static let schema = JSONSchema.object(properties: ["token": .string, "hostname": .string])
+    /// `$JOIN_TOKEN` is replaced by a fresh token in tests.
+    static let example: String? = #"{"token":"$JOIN_TOKEN","hostname":"probe-node"}"#
+}
+
+enum AgentCredentialDoc: Documented {
+    static let schemaName = "AgentCredential"
+    static let schema = JSONSchema.object(properties: [
+        "serverId": .string(format: .other("uuid")), "name": .string,
+        "credential": .string(description: "The node's bearer credential for /api/v1/agent/connect; shown only in this response"),
     ])
 }

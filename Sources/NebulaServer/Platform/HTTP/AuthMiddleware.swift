@@ -60,7 +60,7 @@ struct AccessMiddleware: AsyncMiddleware {
     func respond(to request: Request, chainingTo next: any AsyncResponder) async throws -> Response {
         let ip = request.clientIP
         var viaBearer = false
-        if let bearer = request.headers.bearerAuthorization?.token {
+        if let bearer = request.headers.bearerAuthorization?.token, request.endpoint?.ownBearer != true {
             viaBearer = true
             request.actorIfAny = try await identity.actor(forBearer: bearer, ip: ip)
         } else if let session = request.sessionToken {

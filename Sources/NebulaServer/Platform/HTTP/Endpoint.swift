@@ -20,6 +20,8 @@ struct Endpoint: Sendable {
     var produces: String = "application/json"
     /// Whether unsafe requests made with a session cookie must carry the CSRF token.
     var csrf = true
+    /// The route checks its own bearer credential (a node's, not a user's API token).
+    var ownBearer = false
 
     static let userInfoKey = "nebula.endpoint"
 }
@@ -80,13 +82,14 @@ extension RoutesBuilder {
         query: [QueryDoc] = [],
         produces: String = "application/json",
         csrf: Bool = true,
+        ownBearer: Bool = false,
         body: HTTPBodyStreamStrategy = .collect,
         use closure: @Sendable @escaping (Request) async throws -> some AsyncResponseEncodable
     ) -> Route {
         let route = on(method, path, body: body, use: closure)
         route.userInfo[AnySendableHashable(Endpoint.userInfoKey)] = Endpoint(
             role: role, audit: audit, summary: summary, tag: tag, request: request, response: response,
-            successStatus: status, query: query, produces: produces, csrf: csrf
+            successStatus: status, query: query, produces: produces, csrf: csrf, ownBearer: ownBearer
         )
         return route
     }

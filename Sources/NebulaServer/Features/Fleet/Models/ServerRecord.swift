@@ -18,6 +18,11 @@ final class ServerRecord: Model, @unchecked Sendable {
     @OptionalField(key: "last_seen_at") var lastSeenAt: Date?
     /// The newest full sample (JSON `HostSample`), for the server page's details.
     @OptionalField(key: "latest_sample") var latestSample: String?
+    /// SHA-256 of the agent's credential; nil until an agent joins, and after a revoke.
+    @OptionalField(key: "agent_credential_hash") var agentCredentialHash: String?
+    @OptionalField(key: "agent_version") var agentVersion: String?
+    /// JSON `HardwareProfile` the agent sent when it connected.
+    @OptionalField(key: "hardware") var hardware: String?
     @Timestamp(key: "created_at", on: .create) var createdAt: Date?
     @Timestamp(key: "updated_at", on: .update) var updatedAt: Date?
 

@@ -1,0 +1,66 @@
+import Foundation
+import HostMetrics
+
+/// What a node agent and the control plane say to each other. Joining is one HTTP exchange; after
+/// that the agent keeps one WebSocket open to `/api/v1/agent/connect` and sends JSON messages.
+public enum AgentWire {
+    /// `POST /api/v1/agent/join`: trade a one-time join token for this node's credential.
+    public struct JoinRequest: Codable, Sendable {
+        public var token: String
+        public var hostname: String
+        public init(token: String, hostname: String) {
+            self.token = token
+            self.hostname = hostname
+        }
+    }
+
+    /// The node's identity and credential. The agent keeps it in a 0600 file.
+    public struct JoinResponse: Codable, Sendable, Equatable {
+        public var serverId: UUID
+        public var name: String
+        public var credential: String
+        public init(serverId: UUID, name: String, credential: String) {
+            self.serverId = serverId
+            self.name = name
+            self.credential = credential
+        }
+    }
+
+    /// One message on the agent's WebSocket.
+    public struct Message: Codable, Sendable {
+        public enum Kind: String, Codable, Sendable {
+            /// Agent → control plane, once per connection: version and hardware.
+            case hello
+            /// Agent → control plane: a metrics sample.
+            case sample
+            /// Control plane → agent: settings such as the reporting interval.
+            case config
+        }
+
+        public var type: Kind
+        public var version: String?
+        public var hardware: HardwareProfile?
+        public var sample: HostSample?
+        public var intervalSeconds: Int?
+
+        public init(type: Kind, version: String? = nil, hardware: HardwareProfile? = nil, sample: HostSample? = nil, intervalSeconds: Int? = nil) {
+            self.type = type
+            self.version = version
+            self.hardware = hardware
+            self.sample = sample
+            self.intervalSeconds = intervalSeconds
+        }
+
+        public static let encoder: JSONEncoder = {
+            let encoder = JSONEncoder()
+            encoder.dateEncodingStrategy = .iso8601
+            return encoder
+        }()
+
+        public static let decoder: JSONDecoder = {
+            let decoder = JSONDecoder()
+            decoder.dateDecodingStrategy = .iso8601
+            return decoder
+        }()
+    }
+}

@@ -1,0 +1,156 @@
+import Fluent
+import Foundation
+import NebulaAgent
+import NebulaCore
+import SQLKit
+import Vapor
+
+/// Join tokens, agent credentials and the live agent connections.
+struct AgentAccess: Sendable {
+    let db: any Database
+    let audit: AuditLog
+    let events: EventBus
+    let fleet: FleetService
+    let connections: AgentConnections
+    static let joinTokenLifetime: TimeInterval = 3600
+
+    struct IssuedJoinToken: Content {
+        var token: String
+        var expiresAt: Date
+        /// The command to run on the node.
+        var command: String
+    }
+
+    /// A one-time token for `server` (an agent server), valid for an hour. Shown once.
+    func issueJoinToken(for serverID: UUID, publicURL: String, by actor: Actor) async throws -> IssuedJoinToken {
+        try actor.require(.operator)
+        guard let server = try await ServerRecord.find(serverID, on: db) else { throw NebulaError.notFound("Server \(serverID)") }
+        guard server.connection == .agent else {
+            throw NebulaError.conflict("Only agent servers join with a token; '\(server.name)' is \(server.connection.rawValue).", code: "not_an_agent_server")
+        }
+        let token = Credentials.randomToken(prefix: "nbj_")
+        let record = JoinToken()
+        record.serverID = serverID
+        record.tokenHash = Credentials.digest(token)
+        record.expiresAt = Date().addingTimeInterval(Self.joinTokenLifetime)
+        record.createdBy = actor.username
+        try await record.create(on: db)
+        try await audit.record("server.join_token", target: "server:\(server.name)", by: actor)
+        return IssuedJoinToken(token: token, expiresAt: record.expiresAt,
+                               command: "nebula agent --server \(publicURL) --token \(token)")
+    }
+
+    /// Trades an unused, unexpired join token for the node's credential (shown once).
+    func join(_ request: AgentWire.JoinRequest, ip: String) async throws -> AgentWire.JoinResponse {
+        let actor = Actor.anonymous(username: "agent", ip: ip)
+        guard request.token.hasPrefix("nbj_"), request.token.count < 100,
+              let record = try await JoinToken.query(on: db).filter(\.$tokenHash == Credentials.digest(request.token)).first() else {
+            try await audit.record("agent.join", target: "join-token", outcome: .failure, by: actor, detail: "unknown token")
+            throw NebulaError.unauthenticated("This join token is not valid.", code: "invalid_join_token")
+        }
+        guard record.usedAt == nil else {
+            try await audit.record("agent.join", target: "server:\(record.serverID)", outcome: .failure, by: actor, detail: "token already used")
+            throw NebulaError.unauthenticated("This join token was already used; create a new one.", code: "join_token_used")
+        }
+        guard record.expiresAt > Date() else {
+            try await audit.record("agent.join", target: "server:\(record.serverID)", outcome: .failure, by: actor, detail: "token expired")
+            throw NebulaError.unauthenticated("This join token expired; create a new one.", code: "join_token_expired")
+        }
+        guard let server = try await ServerRecord.find(record.serverID, on: db) else { throw NebulaError.notFound("Server") }
+        let credential = Credentials.randomToken(prefix: "nbn_")
+        try await db.transaction { tx in
+            // One conditional update claims the token, so two agents racing with it cannot both join.
+            guard let sql = tx as? any SQLDatabase else { throw NebulaError(.internalServerError, code: "internal_error", "No SQL database.") }
+            struct Claimed: Decodable { var id: UUID }
+            let claimed = try await sql.raw("UPDATE join_tokens SET used_at = \(bind: Date()) WHERE id = \(bind: record.requireID()) AND used_at IS NULL RETURNING id")
+                .first(decoding: Claimed.self)
+            guard claimed != nil else {
+                throw NebulaError.unauthenticated("This join token was already used; create a new one.", code: "join_token_used")
+            }
+            server.agentCredentialHash = Credentials.digest(credential)
+            try await server.update(on: tx)
+        }
+        let joinedBy = Actor.anonymous(username: "agent:\(server.name)", ip: ip)
+        try await audit.record("agent.join", target: "server:\(server.name)", by: joinedBy, detail: "hostname=\(request.hostname.prefix(64))")
+        await events.publish(.agentJoined, actor: joinedBy.username, subject: "server:\(server.name)", data: ["id": try server.requireID().uuidString])
+        return AgentWire.JoinResponse(serverId: try server.requireID(), name: server.name, credential: credential)
+    }
+
+    /// The server an agent credential belongs to, or nil when unknown or revoked.
+    func server(forCredential credential: String) async throws -> ServerRecord? {
+        guard credential.hasPrefix("nbn_"), credential.count < 100 else { return nil }
+        return try await ServerRecord.query(on: db).filter(\.$agentCredentialHash == Credentials.digest(credential)).first()
+    }
+
+    /// Refuses the node's credential from now on and closes its connection.
+    func revoke(_ serverID: UUID, by actor: Actor) async throws -> ServerDTO {
+        try actor.require(.operator)
+        guard let server = try await ServerRecord.find(serverID, on: db) else { throw NebulaError.notFound("Server \(serverID)") }
+        server.agentCredentialHash = nil
+        try await server.update(on: db)
+        await connections.close(serverID)
+        try await audit.record("server.revoke_agent", target: "server:\(server.name)", by: actor)
+        await events.publish(.agentRevoked, actor: actor.username, subject: "server:\(server.name)", data: ["id": serverID.uuidString])
+        return ServerDTO(server)
+    }
+
+    /// Handles one agent WebSocket: hello (hardware), then samples until it closes. Handlers are
+    /// attached before anything else happens, so no early message is missed.
+    func attach(_ socket: WebSocket, serverID: UUID, logger: Logger) {
+        socket.onText { socket, text in
+            guard text.utf8.count < 4 << 20,
+                  let message = try? AgentWire.Message.decoder.decode(AgentWire.Message.self, from: Data(text.utf8)) else {
+                logger.warning("agent of server \(serverID) sent a malformed message; closing")
+                try? await socket.close(code: .unacceptableData)
+                return
+            }
+            do {
+                switch message.type {
+                case .hello:
+                    try await fleet.recordHello(serverID: serverID, version: message.version, hardware: message.hardware)
+                case .sample:
+                    if let sample = message.sample { try await fleet.ingest(sample, for: serverID) }
+                case .config:
+                    break
+                }
+            } catch {
+                logger.warning("could not record a message from the agent of server \(serverID): \(String(reflecting: error))")
+            }
+        }
+        let interval = Int(fleet.interval.seconds)
+        Task { [connections] in
+            await connections.add(socket, for: serverID)
+            if let config = try? AgentWire.Message.encoder.encode(AgentWire.Message(type: .config, intervalSeconds: interval)) {
+                try? await socket.send(String(decoding: config, as: UTF8.self))
+            }
+            try? await socket.onClose.get()
+            await connections.remove(socket, for: serverID)
+        }
+    }
+}
+
+/// The open agent WebSockets, so a revoke can close one at once.
+actor AgentConnections {
+    private var sockets: [UUID: [ObjectIdentifier: WebSocket]] = [:]
+
+    func add(_ socket: WebSocket, for serverID: UUID) {
+        sockets[serverID, default: [:]][ObjectIdentifier(socket)] = socket
+    }
+
+    func remove(_ socket: WebSocket, for serverID: UUID) {
+        sockets[serverID]?.removeValue(forKey: ObjectIdentifier(socket))
+    }
+
+    func close(_ serverID: UUID) async {
+        for socket in sockets.removeValue(forKey: serverID)?.values ?? [:].values {
+            try? await socket.close(code: .policyViolation)
+        }
+    }
+
+    var count: Int { sockets.values.reduce(0) { $0 + $1.count } }
+
+    /// On shutdown: agents notice at once and reconnect to whichever replica is up.
+    func closeAll() async {
+        for serverID in Array(sockets.keys) { await close(serverID) }
+    }
+}

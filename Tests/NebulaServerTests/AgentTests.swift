@@ -1,0 +1,127 @@
+import Foundation
+import NebulaAgent
+import NebulaCore
+@testable import NebulaServer
+import Testing
+import WebSocketKit
+import NIOPosix
+import NIOHTTP1
+
+@Suite struct AgentTests {
+    struct IssuedToken: Decodable { var token: String; var expiresAt: Date; var command: String }
+
+    /// An agent server and a join token for it, made through the API.
+    func agentServer(in app: TestApp, token: String, name: String = "pi") async throws -> (ServerDTO, String) {
+        let server = try await app.request(.POST, "/api/v1/servers", token: token, json: #"{"name":"\#(name)","connection":"agent"}"#).decode(ServerDTO.self)
+        let issued = try await app.request(.POST, "/api/v1/servers/\(server.id)/join-token", token: token).decode(IssuedToken.self)
+        return (server, issued.token)
+    }
+
+    func waitUntil(timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async throws -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try await condition() { return true }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        return false
+    }
+
+    @Test(arguments: TestDatabase.all)
+    func anAgentJoinsOnceReportsLiveAndIsRefusedAfterRevoke(_ database: TestDatabase) async throws {
+        try await withApp(database) { app in
+            // setup
+            let token = try await app.token(role: .operator)
+            let (server, joinToken) = try await agentServer(in: app, token: token)
+            let credentialFile = app.directory.appendingPathComponent("agent/credential.json").path
+            let agent = NodeAgent(options: AgentOptions(serverURL: app.baseURL + "/", joinToken: joinToken, credentialFile: credentialFile, interval: .seconds(1)))
+            // act
+            let running = Task { try await agent.run() }
+            let online = try await waitUntil { try await app.services.fleet.find(server.id, by: .system()).latest != nil }
+            let reuse = try await app.request(.POST, "/api/v1/agent/join", json: #"{"token":"\#(joinToken)","hostname":"thief"}"#)
+            let revoked = try await app.request(.POST, "/api/v1/servers/\(server.id)/revoke", token: token)
+            let ended = await Task { await running.result }.value
+            // verify
+            #expect(online, "the agent's samples reached the server")
+            let stored = try await app.services.fleet.find(server.id, by: .system())
+            #expect(stored.status == .online && (stored.latest?.memoryTotalBytes ?? 0) > 0)
+            let mode = try FileManager.default.attributesOfItem(atPath: credentialFile)[.posixPermissions] as? Int
+            #expect(mode == 0o600)
+            #expect(!(try String(contentsOfFile: credentialFile, encoding: .utf8)).contains(joinToken))
+            #expect(reuse.status == .unauthorized && reuse.errorCode == "join_token_used")
+            #expect(revoked.status == .ok)
+            #expect(throws: AgentError.revoked) { try ended.get() }
+            let record = try #require(try await ServerRecord.find(server.id, on: app.app.db))
+            #expect(record.agentVersion == NebulaAgentVersion.current && record.hardware?.contains("logicalCores") == true)
+            #expect(try await app.auditEntries(action: "agent.join").map(\.outcome).sorted { $0.rawValue < $1.rawValue } == [.failure, .success])
+            #expect(try await app.auditEntries(action: "server.revoke_agent").count == 1)
+        }
+    }
+
+    @Test(arguments: TestDatabase.all)
+    func theAgentReconnectsAfterTheControlPlaneRestarts(_ database: TestDatabase) async throws {
+        try await withApp(database) { first in
+            // setup
+            let token = try await first.token(role: .operator)
+            let (server, joinToken) = try await agentServer(in: first, token: token)
+            let agent = NodeAgent(options: AgentOptions(serverURL: first.baseURL, joinToken: joinToken,
+                                                        credentialFile: first.directory.appendingPathComponent("credential.json").path,
+                                                        interval: .seconds(1), maxBackoff: .seconds(2)))
+            let running = Task { try await agent.run() }
+            #expect(try await waitUntil { try await first.services.fleet.find(server.id, by: .system()).latest != nil })
+            let port = try #require(Int(first.baseURL.split(separator: ":").last ?? ""))
+            // act: the control plane goes away and comes back on the same address
+            await first.stop()
+            try await Task.sleep(for: .seconds(2))
+            let second = try await TestApp.start(config: first.config, directory: first.directory, port: port)
+            let restartedAt = Date()
+            let resumed = try await waitUntil {
+                (try await second.services.fleet.find(server.id, by: .system()).lastSeenAt ?? .distantPast) > restartedAt
+            }
+            running.cancel()
+            await second.stop()
+            // verify
+            #expect(resumed, "the agent reconnected and reported to the restarted control plane")
+        }
+    }
+
+    @Test(arguments: TestDatabase.all)
+    func badCredentialsAndMalformedMessagesAreRefusedWithoutHarm(_ database: TestDatabase) async throws {
+        try await withApp(database) { app in
+            // setup
+            let token = try await app.token(role: .operator)
+            let (server, joinToken) = try await agentServer(in: app, token: token)
+            let joined = try await app.request(.POST, "/api/v1/agent/join", json: #"{"token":"\#(joinToken)","hostname":"x"}"#)
+                .decode(AgentWire.JoinResponse.self)
+            let url = app.baseURL.replacingOccurrences(of: "http://", with: "ws://") + "/api/v1/agent/connect"
+            // act
+            let unknown = try await app.request(.GET, "/api/v1/agent/connect", headers: [("Authorization", "Bearer nbn_forged")])
+            let badToken = try await app.request(.POST, "/api/v1/agent/join", json: #"{"token":"nbj_nope","hostname":"x"}"#)
+            let ssh = try await app.request(.POST, "/api/v1/servers", token: token, json: #"{"name":"box","connection":"ssh","address":"192.0.2.3"}"#).decode(ServerDTO.self)
+            let wrongKind = try await app.request(.POST, "/api/v1/servers/\(ssh.id)/join-token", token: token)
+            var headers = HTTPHeaders()
+            headers.add(name: "Authorization", value: "Bearer \(joined.credential)")
+            let (closed, closing) = AsyncStream<Void>.makeStream()
+            try await WebSocket.connect(to: url, headers: headers, on: MultiThreadedEventLoopGroup.singleton) { socket in
+                try? await socket.send("{ this is not json")
+                try? await socket.onClose.get()
+                closing.finish()
+            }
+            let didClose = await Task {
+                await withTaskGroup(of: Bool.self) { group in
+                    group.addTask { for await _ in closed {}; return true }
+                    group.addTask { try? await Task.sleep(for: .seconds(10)); return false }
+                    let first = await group.next() ?? false
+                    group.cancelAll()
+                    return first
+                }
+            }.value
+            // verify
+            #expect(unknown.status == .unauthorized && unknown.errorCode == "invalid_node_credential")
+            #expect(badToken.status == .unauthorized && badToken.errorCode == "invalid_join_token")
+            #expect(wrongKind.status == .conflict && wrongKind.errorCode == "not_an_agent_server")
+            #expect(didClose, "a malformed message closes that connection")
+            #expect(try await app.request(.GET, "/healthz").status == .ok)
+            #expect(try await app.services.fleet.find(server.id, by: .system()).latest == nil)
+        }
+    }
+}
