@@ -133,6 +133,8 @@ extension Route {
                 "POST /servers": [("name", "page-server"), ("connection", "ssh"), ("address", "192.0.2.9")],
                 "POST /servers/:id": [("tags", "lab, rack-1")],
                 "POST /servers/:id/delete": [],
+                "POST /servers/:id/join-token": [],
+                "POST /servers/:id/revoke": [],
             ]
             for route in app.app.routes.all where route.isMutating {
                 let endpoint = try #require(route.endpoint)

@@ -124,4 +124,22 @@ import NIOHTTP1
             #expect(try await app.services.fleet.find(server.id, by: .system()).latest == nil)
         }
     }
+
+    @Test(arguments: TestDatabase.all)
+    func theRealAgentProcessJoinsAndReports(_ database: TestDatabase) async throws {
+        try await withApp(database) { app in
+            // setup
+            let token = try await app.token(role: .operator)
+            let (server, joinToken) = try await agentServer(in: app, token: token, name: "real-node")
+            let credentialFile = app.directory.appendingPathComponent("real-agent/credential.json").path
+            // act
+            let agent = try CLI.spawn(["agent", "--server", app.baseURL, "--token", joinToken, "--credential-file", credentialFile, "--interval", "1"])
+            let online = try await waitUntil { try await app.services.fleet.find(server.id, by: .system()).latest != nil }
+            await CLI.stop(agent)
+            // verify
+            #expect(online, "the nebula agent process joined and reported")
+            #expect(FileManager.default.fileExists(atPath: credentialFile))
+            #expect(try await app.auditEntries(action: "agent.join").contains { $0.outcome == .success && $0.target == "server:real-node" })
+        }
+    }
 }

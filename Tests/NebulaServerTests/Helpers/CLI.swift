@@ -22,6 +22,28 @@ enum CLI {
         return try await run(arguments, stdin: stdin, environment: environment)
     }
 
+    /// Starts `nebula` with `arguments` in the background; stop it with ``stop(_:)``.
+    static func spawn(_ arguments: [String]) throws -> Process {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    /// SIGTERM, then waits for the exit on a thread of its own.
+    static func stop(_ process: Process) async {
+        process.terminate()
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            Thread.detachNewThread {
+                process.waitUntilExit()
+                continuation.resume()
+            }
+        }
+    }
+
     /// Waiting for a process blocks a thread, so it happens on a thread of its own: blocking a
     /// cooperative thread or the shared I/O pool would starve other tests' database work.
     static func run(_ arguments: [String], stdin: String = "", environment: [String: String]) async throws -> Output {

@@ -141,9 +141,7 @@ struct AgentController: RouteCollection {
     }
 
     @Sendable func joinToken(req: Request) async throws -> Response {
-        let nebula = try req.nebula
-        let publicURL = nebula.config.publicURL ?? "http://\(req.headers.first(name: .host) ?? "\(nebula.config.host):\(nebula.config.port)")"
-        let issued = try await nebula.agents.issueJoinToken(for: try req.uuidParameter(), publicURL: publicURL, by: try req.actor)
+        let issued = try await req.nebula.agents.issueJoinToken(for: try req.uuidParameter(), publicURL: try req.publicBaseURL, by: try req.actor)
         let response = try await issued.encodeResponse(status: .created, for: req)
         response.headers.replaceOrAdd(name: .cacheControl, value: "no-store")
         return response

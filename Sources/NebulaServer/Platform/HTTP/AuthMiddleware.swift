@@ -31,6 +31,15 @@ extension Request {
 
     var sessionToken: String? { cookies[SessionCookie.name]?.string }
 
+    /// The dashboard's URL as users (and agents) reach it: `NEBULA_PUBLIC_URL`, else this request's host.
+    var publicBaseURL: String {
+        get throws {
+            let config = try nebula.config
+            if let configured = config.publicURL { return configured }
+            return (isHTTPS ? "https://" : "http://") + (headers.first(name: .host) ?? "\(config.host):\(config.port)")
+        }
+    }
+
     var isHTTPS: Bool {
         url.scheme == "https" || headers.first(name: "X-Forwarded-Proto") == "https"
     }

@@ -12,6 +12,8 @@ enum ServersPages {
         page(.GET, ["servers", ":id"], .viewer, nil, detail)
         page(.POST, ["servers", ":id"], .operator, "server.update", update)
         page(.POST, ["servers", ":id", "delete"], .operator, "server.delete", delete)
+        page(.POST, ["servers", ":id", "join-token"], .operator, "server.join_token", joinToken)
+        page(.POST, ["servers", ":id", "revoke"], .operator, "server.revoke_agent", revoke)
     }
 
     // MARK: List
@@ -48,6 +50,10 @@ enum ServersPages {
     // MARK: Detail
 
     @Sendable static func detail(req: Request) async throws -> Response {
+        try await detail(req: req, issued: nil)
+    }
+
+    static func detail(req: Request, issued: AgentAccess.IssuedJoinToken?) async throws -> Response {
         let fleet = try req.nebula.fleet
         let id = try req.uuidParameter()
         let server = try await fleet.find(id, by: try req.actor)
@@ -55,7 +61,30 @@ enum ServersPages {
         let context = try await req.pageContext(server.name, active: .servers)
         let canEdit = (context.role ?? .viewer) >= .operator
         let range = req.query[String.self, at: "range"].flatMap(MetricsRange.init(rawValue:)) ?? .hour
+        let joined = try await ServerRecord.find(id, on: req.db)?.agentCredentialHash != nil
         return req.render(Layout.page(context, actions: StatusBadge(server.status.rawValue)) {
+            if let issued {
+                Card(title: "Join this node", subtitle: "Run this on the node within the hour. The token works once and is not shown again.") {
+                    CodeBlock(issued.command, id: "join-command")
+                }
+            }
+            if server.connection == .agent {
+                Card(title: "Agent", subtitle: joined ? "An agent has joined as this server." : "No agent has joined yet.") {
+                    if canEdit {
+                        Div {
+                            CSRFForm(action: "/servers/\(server.id)/join-token", csrfToken: context.csrfToken, classes: "inline-form") {
+                                SubmitButton(joined ? "New join token" : "Create join token", style: .secondary)
+                            }
+                            if joined {
+                                CSRFForm(action: "/servers/\(server.id)/revoke", csrfToken: context.csrfToken, classes: "inline-form",
+                                         confirm: "Revoke this node's agent? It is disconnected at once and must join again.") {
+                                    SubmitButton("Revoke agent", style: .danger)
+                                }
+                            }
+                        }.class("button-row")
+                    }
+                }
+            }
             Card(title: "Overview") {
                 DetailList([
                     ("Connection", Text(server.connection.rawValue)),
@@ -177,6 +206,23 @@ enum ServersPages {
         let id = try req.uuidParameter()
         return try await formAction(req, backTo: "/servers/\(id)", success: "Saved.") {
             _ = try await req.nebula.fleet.update(id, try input(from: req), by: try req.actor)
+        }
+    }
+
+    @Sendable static func joinToken(req: Request) async throws -> Response {
+        let id = try req.uuidParameter()
+        do {
+            let issued = try await req.nebula.agents.issueJoinToken(for: id, publicURL: try req.publicBaseURL, by: try req.actor)
+            return try await detail(req: req, issued: issued)
+        } catch let error as NebulaError where error.status != .unauthorized {
+            return req.redirect(to: "/servers/\(id)", flash: Flash(kind: .error, message: error.message))
+        }
+    }
+
+    @Sendable static func revoke(req: Request) async throws -> Response {
+        let id = try req.uuidParameter()
+        return try await formAction(req, backTo: "/servers/\(id)", success: "Agent revoked; it was disconnected.") {
+            _ = try await req.nebula.agents.revoke(id, by: try req.actor)
         }
     }
 
