@@ -30,6 +30,15 @@ struct DataOptions: ParsableArguments {
     }
 }
 
+extension DataOptions {
+    /// Boots the services on this data directory (quietly), runs `body`, and shuts down.
+    func withConsole<T: Sendable>(_ body: @Sendable (AdminConsole) async throws -> T) async throws -> T {
+        let config = try config()
+        ControlPlane.bootstrapLogging(level: "warning")
+        return try await ControlPlane.withConsole(config: config, body)
+    }
+}
+
 /// Runs `body`, printing a failure as one line on standard error with exit code 1.
 func runReportingErrors(_ body: () async throws -> Void) async throws {
     do {
@@ -93,9 +102,7 @@ struct Migrate: AsyncParsableCommand {
 
     func run() async throws {
         try await runReportingErrors {
-            let config = try data.config()
-            ControlPlane.bootstrapLogging(level: "warning")
-            try await ControlPlane.withConsole(config: config) { _ in }
+            try await data.withConsole { _ in }
             print("Database is up to date.")
         }
     }
@@ -134,9 +141,7 @@ struct UserCommand: AsyncParsableCommand {
         func run() async throws {
             try await runReportingErrors {
                 let password = try readNewPassword()
-                let config = try data.config()
-                ControlPlane.bootstrapLogging(level: "warning")
-                let name = try await ControlPlane.withConsole(config: config) { console in
+                let name = try await data.withConsole { console in
                     try await console.createUser(username: username, password: password, role: role)
                 }
                 print("Created \(role.rawValue) '\(name)'.")
@@ -150,9 +155,7 @@ struct UserCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await runReportingErrors {
-                let config = try data.config()
-                ControlPlane.bootstrapLogging(level: "warning")
-                let users = try await ControlPlane.withConsole(config: config) { try await $0.listUsers() }
+                let users = try await data.withConsole { try await $0.listUsers() }
                 if users.isEmpty { print("No users yet. Open the dashboard's /setup page or run: nebula user create --username NAME --role admin") }
                 for user in users {
                     print("\(user.username.padding(toLength: 24, withPad: " ", startingAt: 0)) \(user.role.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)) \(user.disabled ? "disabled" : "active")")
@@ -171,9 +174,7 @@ struct UserCommand: AsyncParsableCommand {
         func run() async throws {
             try await runReportingErrors {
                 let password = try readNewPassword()
-                let config = try data.config()
-                ControlPlane.bootstrapLogging(level: "warning")
-                try await ControlPlane.withConsole(config: config) { try await $0.resetPassword(username: username, password: password) }
+                try await data.withConsole { try await $0.resetPassword(username: username, password: password) }
                 print("Password for '\(username)' changed.")
             }
         }
@@ -194,9 +195,7 @@ struct TokenCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await runReportingErrors {
-                let config = try data.config()
-                ControlPlane.bootstrapLogging(level: "warning")
-                let created = try await ControlPlane.withConsole(config: config) { console in
+                let created = try await data.withConsole { console in
                     try await console.createToken(username: username, name: name, role: role, expiresInDays: expiresInDays)
                 }
                 print("Token '\(name)' for \(username) with role \(created.role.rawValue). Store it now; it is not shown again:")
@@ -223,9 +222,7 @@ struct SecretsCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await runReportingErrors {
-                let config = try data.config()
-                ControlPlane.bootstrapLogging(level: "warning")
-                let count = try await ControlPlane.withConsole(config: config) { console in
+                let count = try await data.withConsole { console in
                     try await console.rotateMasterKey { newKey in
                         print("New master key (set NEBULA_MASTER_KEY to this before the next start):")
                         print(newKey)
