@@ -127,7 +127,7 @@ import Testing
             }
             // act
             let series = try await fleet.series(for: node.id, range: .hour, step: 600, by: .system())
-            let bad = try await app.request(.GET, "/api/v1/servers/\(node.id)/metrics?range=1y", token: try await app.token(role: .viewer))
+            let bad = try await app.request(.GET, "/api/v1/servers/\(node.id)/metrics?range=2y", token: try await app.token(role: .viewer))
             // verify
             let memory = try #require(series.series["memory"])
             #expect(memory.count == 2)
@@ -135,6 +135,61 @@ import Testing
             #expect(abs(memory[1].v - 1.0) < 0.001)
             #expect(series.stepSeconds == 600)
             #expect(bad.status == .badRequest && bad.errorCode == "invalid_range")
+        }
+    }
+
+    @Test(arguments: TestDatabase.all)
+    func historyRollsUpIntoMinutesAndHoursAndKeepsEachTierForItsRetention(_ database: TestDatabase) async throws {
+        var options = RuntimeOptions.forTests
+        options.startsBackgroundWork = false
+        try await withApp(database, options: options) { app in
+            // setup
+            let fleet = try app.services.fleet
+            let history = fleet.history
+            let node = try await fleet.create(.init(name: "nas", connection: .agent), by: .system())
+            var sample = try await HostSampler(gpuProbe: nil).sample()
+            let total = sample.memory.totalBytes
+            let hour = (Date().timeIntervalSince1970 / 3600).rounded(.down) * 3600
+            // Ages relative to the start of this hour: 400 d (past every tier), 9 d (hour tier only),
+            // 3 d (minute and hour tiers), 2 h and 10 min ago, plus one sample after the last rollup.
+            let samples: [(at: TimeInterval, used: UInt64)] = [
+                (hour - 400 * 86400, total), (hour - 9 * 86400 + 5, total / 4), (hour - 9 * 86400 + 65, total / 2),
+                (hour - 3 * 86400 + 5, total / 4), (hour - 3 * 86400 + 10, total / 2), (hour - 7200 + 5, total / 2),
+                (hour - 600, total / 4),
+            ]
+            for (at, used) in samples {
+                sample.timestamp = Date(timeIntervalSince1970: at)
+                sample.memory.usedBytes = used
+                try await fleet.ingest(sample, for: node.id)
+            }
+            let now = Date(timeIntervalSince1970: hour + 30)
+            // act
+            let rolled = try await history.rollUp(now: now)
+            let again = try await history.rollUp(now: now)
+            let pruned = try await history.prune(now: now)
+            sample.timestamp = Date(timeIntervalSince1970: hour + 20)
+            sample.memory.usedBytes = total
+            try await fleet.ingest(sample, for: node.id)
+            let week = try await fleet.series(for: node.id, range: .week, step: nil, now: now, by: .system())
+            let month = try await fleet.series(for: node.id, range: .month, step: 86400, now: now, by: .system())
+            let day = try await fleet.series(for: node.id, range: .day, step: 60, now: now, by: .system())
+            let tooFine = try await app.request(.GET, "/api/v1/servers/\(node.id)/metrics?range=1y&step=60", token: try await app.token(role: .viewer))
+            // verify
+            #expect(rolled == .init(minuteBuckets: 6, hourBuckets: 5), "one bucket per minute and per hour that had samples")
+            #expect(again == .init(), "rolling up twice stores nothing twice")
+            #expect(pruned == .init(rawSamples: 5, minuteRollups: 3, hourRollups: 1),
+                    "raw older than 24 h, minute rollups older than 7 d, hour rollups older than 1 y")
+            #expect(week.resolution == "3600s" && week.stepSeconds == 3600)
+            let weekMemory = try #require(week.series["memory"]).map { ($0.t.timeIntervalSince1970, ($0.v * 1000).rounded() / 1000) }
+            #expect(weekMemory.map(\.0) == [hour - 3 * 86400, hour - 7200, hour - 3600, hour], "hour rollups, then the raw sample after them")
+            #expect(weekMemory.map(\.1) == [0.375, 0.5, 0.25, 1.0])
+            let monthMemory = try #require(month.series["memory"])
+            let days = Set([hour - 9 * 86400, hour - 3 * 86400, hour - 7200, hour - 3600, hour].map { ($0 / 86400).rounded(.down) })
+            #expect(monthMemory.count == days.count, "the 9 d and 3 d hour rollups, the last hours' rollups and the fresh sample, by day")
+            #expect(abs(monthMemory[0].v - 0.375) < 0.001, "two samples of one minute 9 days ago, kept as an hour rollup")
+            #expect(day.resolution == "60s")
+            #expect(try #require(day.series["memory"]).map(\.t.timeIntervalSince1970) == [hour - 7200, hour - 600, hour])
+            #expect(tooFine.status == .badRequest && tooFine.errorCode == "invalid_step")
         }
     }
 

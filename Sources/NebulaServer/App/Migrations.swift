@@ -13,6 +13,7 @@ enum Migrations {
         CreatePlatformIndexes(),
         CreateFleet(),
         CreateAgentAccess(),
+        CreateMetricRollups(),
     ]
 }
 

@@ -105,7 +105,8 @@ private func buildServices(app: Application, config: Config, vault: Vault, isPos
         instanceName: "Nebula Command", eventRetentionDays: config.eventRetentionDays,
         auditRetentionDays: config.auditRetentionDays, jobRetentionDays: 30))
     let fleet = FleetService(db: db, audit: audit, events: events, interval: config.metricsInterval)
-    jobs.register(RetentionJob(settings: settings, events: events, audit: audit, identity: identity, fleet: fleet))
+    jobs.register(RetentionJob(settings: settings, events: events, audit: audit, identity: identity))
+    jobs.register(MetricsRollupJob(history: fleet.history))
     let worker = config.runsJobWorker
         ? JobWorker(queue: jobs, concurrency: config.jobConcurrency, pollInterval: config.jobPollInterval, logger: logger)
         : nil

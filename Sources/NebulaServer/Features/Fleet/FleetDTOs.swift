@@ -101,6 +101,9 @@ struct MetricsSeries: Codable, Sendable {
     var stepSeconds: Int
     var from: Date
     var to: Date
+    /// Where the points come from: `raw` samples, or `60s` / `3600s` rollups (with finer data after
+    /// the newest rollup).
+    var resolution: String
     /// `cpu` (0…1), `memory` (0…1), `swap` (bytes), `disk` (0…1), `netRx`/`netTx` (bytes/s),
     /// `diskRead`/`diskWrite` (bytes/s), `load`, `temperature` (°C), `gpu` (0…1).
     var series: [String: [SeriesPoint]]

@@ -148,49 +148,55 @@ struct FleetService: Sendable {
         return silent.map(\.name)
     }
 
-    /// Averages of the stored samples in `step`-long buckets over `range`.
+    /// Sample-weighted averages in `step`-long buckets over `range`, read from the coarsest history
+    /// tier that still has a point per step (raw samples, minute or hour rollups).
     func series(for id: UUID, range: MetricsRange, step: Int?, now: Date = Date(), by actor: Actor) async throws -> MetricsSeries {
         try actor.require(.viewer)
         _ = try await record(id)
         let stepSeconds = max(step ?? range.defaultStepSeconds, 1)
-        let from = now.addingTimeInterval(-range.seconds)
-        let rows = try await MetricSampleRecord.query(on: db)
-            .filter(\.$serverID == id).filter(\.$at >= from)
-            .sort(\.$at).all()
-        // Buckets start at multiples of the step since 1970, so a point keeps its place between refreshes.
-        var buckets: [Int: [MetricSampleRecord]] = [:]
-        for row in rows {
-            buckets[Int((row.at.timeIntervalSince1970 / Double(stepSeconds)).rounded(.down)), default: []].append(row)
+        guard range.seconds / Double(stepSeconds) <= Double(MetricsRange.maximumPoints) else {
+            throw NebulaError.invalid("A \(range.rawValue) chart has at most \(MetricsRange.maximumPoints) points: use a step of at least \(Int((range.seconds / Double(MetricsRange.maximumPoints)).rounded(.up))) s.", code: "invalid_step")
         }
-        func series(_ value: (MetricSampleRecord) -> Double?) -> [SeriesPoint] {
-            buckets.keys.sorted().compactMap { key in
-                let values = buckets[key, default: []].compactMap(value)
-                guard !values.isEmpty else { return nil }
-                return SeriesPoint(t: Date(timeIntervalSince1970: Double(key * stepSeconds)), v: values.reduce(0, +) / Double(values.count))
+        let from = now.addingTimeInterval(-range.seconds)
+        let resolution = MetricResolution.fitting(step: stepSeconds, oldest: range.seconds)
+        let points = try await history.points(for: id, from: from, to: now, resolution: resolution)
+        // Buckets start at multiples of the step since 1970, so a point keeps its place between refreshes.
+        var buckets: [Int: MetricAccumulator] = [:]
+        for point in points {
+            buckets[Int((point.at.timeIntervalSince1970 / Double(stepSeconds)).rounded(.down)), default: MetricAccumulator()].add(point)
+        }
+        let keys = buckets.keys.sorted()
+        func series(_ value: (MetricAccumulator) -> Double?) -> [SeriesPoint] {
+            keys.compactMap { key in
+                guard let bucket = buckets[key], let v = value(bucket) else { return nil }
+                return SeriesPoint(t: Date(timeIntervalSince1970: Double(key * stepSeconds)), v: v)
             }
         }
-        func fraction(_ part: Int64, _ whole: Int64) -> Double? { whole > 0 ? Double(part) / Double(whole) : nil }
-        return MetricsSeries(range: range.rawValue, stepSeconds: stepSeconds, from: from, to: now, series: [
-            "cpu": series(\.cpu),
-            "memory": series { fraction($0.memoryUsed, $0.memoryTotal) },
-            "swap": series { Double($0.swapUsed) },
-            "disk": series { fraction($0.diskUsed, $0.diskTotal) },
-            "netRx": series(\.netRx),
-            "netTx": series(\.netTx),
-            "diskRead": series(\.diskRead),
-            "diskWrite": series(\.diskWrite),
-            "load": series(\.load1),
-            "temperature": series(\.temperature),
-            "gpu": series(\.gpu),
+        func fraction(_ part: MetricColumn, _ whole: MetricColumn) -> (MetricAccumulator) -> Double? {
+            { bucket in
+                guard let part = bucket.average(part), let whole = bucket.average(whole), whole > 0 else { return nil }
+                return part / whole
+            }
+        }
+        func column(_ column: MetricColumn) -> (MetricAccumulator) -> Double? { { $0.average(column) } }
+        return MetricsSeries(range: range.rawValue, stepSeconds: stepSeconds, from: from, to: now,
+                             resolution: resolution.map { "\($0.seconds)s" } ?? "raw", series: [
+            "cpu": series(column(.cpu)),
+            "memory": series(fraction(.memoryUsed, .memoryTotal)),
+            "swap": series(column(.swapUsed)),
+            "disk": series(fraction(.diskUsed, .diskTotal)),
+            "netRx": series(column(.netRx)),
+            "netTx": series(column(.netTx)),
+            "diskRead": series(column(.diskRead)),
+            "diskWrite": series(column(.diskWrite)),
+            "load": series(column(.load1)),
+            "temperature": series(column(.temperature)),
+            "gpu": series(column(.gpu)),
         ])
     }
 
-    func deleteSamples(olderThan cutoff: Date) async throws -> Int {
-        let query = MetricSampleRecord.query(on: db).filter(\.$at < cutoff)
-        let count = try await query.count()
-        try await query.delete()
-        return count
-    }
+    /// Raw samples, minute and hour rollups of every server.
+    var history: MetricHistory { MetricHistory(db: db) }
 
     /// The newest full sample of a server, for its page.
     func latestSample(of id: UUID) async throws -> HostSample? {
@@ -287,7 +293,7 @@ struct FleetService: Sendable {
 
 /// The chart ranges the API and pages offer.
 enum MetricsRange: String, Codable, Sendable, CaseIterable {
-    case hour = "1h", day = "24h", week = "7d", month = "30d"
+    case hour = "1h", day = "24h", week = "7d", month = "30d", year = "1y"
 
     var seconds: TimeInterval {
         switch self {
@@ -295,9 +301,21 @@ enum MetricsRange: String, Codable, Sendable, CaseIterable {
         case .day: 86400
         case .week: 7 * 86400
         case .month: 30 * 86400
+        case .year: 365 * 86400
         }
     }
 
-    /// About 120 points per chart.
-    var defaultStepSeconds: Int { Int(seconds / 120) }
+    /// 120 to 365 points per chart, on bucket widths that match a history tier.
+    var defaultStepSeconds: Int {
+        switch self {
+        case .hour: 30
+        case .day: 600
+        case .week: 3600
+        case .month: 6 * 3600
+        case .year: 86400
+        }
+    }
+
+    /// More points than a chart can show are refused rather than computed.
+    static let maximumPoints = 2000
 }

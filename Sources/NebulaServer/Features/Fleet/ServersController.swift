@@ -32,8 +32,8 @@ struct ServersController: RouteCollection {
                         status: .noContent, use: delete)
         routes.endpoint(.GET, "servers", ":id", "metrics", role: .viewer, summary: "Metric series for charts", tag: "Fleet",
                         response: MetricsSeriesDoc.doc,
-                        query: [QueryDoc(name: "range", description: "1h, 24h, 7d or 30d (default 1h)"),
-                                QueryDoc(name: "step", description: "Bucket width in seconds (default: range / 120)", schema: .integer)],
+                        query: [QueryDoc(name: "range", description: "1h, 24h, 7d, 30d or 1y (default 1h)"),
+                                QueryDoc(name: "step", description: "Bucket width in seconds, 5–86400 and at most 2000 points (default: 30 s, 10 min, 1 h, 6 h, 1 d by range)", schema: .integer)],
                         use: metrics)
     }
 
@@ -63,7 +63,7 @@ struct ServersController: RouteCollection {
     @Sendable func metrics(req: Request) async throws -> MetricsSeries {
         let raw = req.query[String.self, at: "range"] ?? MetricsRange.hour.rawValue
         guard let range = MetricsRange(rawValue: raw) else {
-            throw NebulaError.invalid("range is one of 1h, 24h, 7d, 30d.", code: "invalid_range")
+            throw NebulaError.invalid("range is one of \(MetricsRange.allCases.map(\.rawValue).joined(separator: ", ")).", code: "invalid_range")
         }
         let step = try req.query[String.self, at: "step"].map { _ in try req.boundedInt("step", default: 60, range: 5...86400) }
         return try await req.nebula.fleet.series(for: try req.uuidParameter(), range: range, step: step, by: try req.actor)
@@ -117,6 +117,7 @@ enum MetricsSeriesDoc: Documented {
     static let schemaName = "MetricsSeries"
     static let schema = JSONSchema.object(properties: [
         "range": .string, "stepSeconds": .integer, "from": .string(format: .dateTime), "to": .string(format: .dateTime),
+        "resolution": .string(description: "raw, 60s or 3600s: the history tier the points come from"),
         "series": .object(description: "Series by name (cpu, memory, swap, disk, netRx, netTx, diskRead, diskWrite, load, temperature, gpu); each a list of {t, v}",
                           additionalProperties: .init(.array(items: .object(properties: ["t": .string(format: .dateTime), "v": .number])))),
     ])

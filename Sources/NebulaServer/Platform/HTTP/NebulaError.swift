@@ -34,4 +34,8 @@ public struct NebulaError: AbortError, Equatable, CustomStringConvertible {
     }
     public static func notFound(_ what: String) -> Self { .init(.notFound, code: "not_found", "\(what) was not found.") }
     public static func conflict(_ message: String, code: String = "conflict") -> Self { .init(.conflict, code: code, message) }
+    /// A peer the request depends on (a node, an SSH server) did not answer or failed.
+    public static func badGateway(_ message: String, code: String) -> Self { .init(.badGateway, code: code, message) }
+    /// The control plane is set up in a way that cannot serve this (a bug or an unsupported database).
+    public static func misconfigured(_ message: String) -> Self { .init(.internalServerError, code: "misconfigured", message) }
 }

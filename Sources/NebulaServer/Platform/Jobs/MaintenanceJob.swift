@@ -11,9 +11,6 @@ struct RetentionJob: JobHandler {
     let events: EventBus
     let audit: AuditLog
     let identity: IdentityService
-    let fleet: FleetService
-    /// Raw metric samples kept until rollups exist (a later step keeps raw 24 h, rollups longer).
-    static let metricSampleRetentionDays = 30.0
 
     func run(_ job: JobContext) async throws {
         let current = try await settings.current()
@@ -33,42 +30,57 @@ struct RetentionJob: JobHandler {
         await job.progress(0.75)
         let attempts = try await identity.deleteOldLoginAttempts(before: now.addingTimeInterval(-day))
         await job.log("deleted \(attempts) login attempts older than a day and expired sessions")
-        let samples = try await fleet.deleteSamples(olderThan: now.addingTimeInterval(-Self.metricSampleRetentionDays * day))
-        await job.log("deleted \(samples) metric samples older than \(Int(Self.metricSampleRetentionDays)) d")
         await job.progress(1)
     }
 }
 
-/// Queues the retention job every `interval` unless one is already waiting or running.
+/// Queues each recurring maintenance job on its own schedule, unless one of that type is already
+/// waiting or running — so a slow run never piles up copies of itself.
 final class MaintenanceScheduler: Sendable {
-    let queue: JobQueue
-    let interval: Duration
-    private let task = LockedValue<Task<Void, Never>?>(nil)
-
-    init(queue: JobQueue, interval: Duration = .seconds(3600)) {
-        self.queue = queue
-        self.interval = interval
+    /// A job type and how often it runs.
+    struct Schedule: Sendable {
+        var type: String
+        var every: Duration
+        /// Delay of the first run after start, so a restart loop does not run the job each time.
+        var firstRunAfter: TimeInterval = 60
     }
 
+    let queue: JobQueue
+    let schedules: [Schedule]
+    private let tasks = LockedValue<[Task<Void, Never>]>([])
+
+    init(queue: JobQueue, schedules: [Schedule] = MaintenanceScheduler.standard) {
+        self.queue = queue
+        self.schedules = schedules
+    }
+
+    /// Retention hourly; metric rollups every 15 minutes.
+    static let standard: [Schedule] = [
+        Schedule(type: RetentionJob.jobType, every: .seconds(3600)),
+        Schedule(type: MetricsRollupJob.jobType, every: .seconds(900)),
+    ]
+
     func start() {
-        let loop = Task { [queue, interval] in
-            while !Task.isCancelled {
-                do {
-                    let pending = try await queue.list(status: .queued, type: RetentionJob.jobType, limit: 1, offset: 0).total
-                        + queue.list(status: .running, type: RetentionJob.jobType, limit: 1, offset: 0).total
-                    if pending == 0 {
-                        try await queue.enqueue(type: RetentionJob.jobType, runAt: Date().addingTimeInterval(60), by: .system("scheduler"))
+        let loops = schedules.map { schedule in
+            Task { [queue] in
+                while !Task.isCancelled {
+                    do {
+                        let pending = try await queue.list(status: .queued, type: schedule.type, limit: 1, offset: 0).total
+                            + queue.list(status: .running, type: schedule.type, limit: 1, offset: 0).total
+                        if pending == 0 {
+                            try await queue.enqueue(type: schedule.type, runAt: Date().addingTimeInterval(schedule.firstRunAfter), by: .system("scheduler"))
+                        }
+                    } catch {
+                        queue.logger.warning("could not schedule \(schedule.type): \(String(reflecting: error))")
                     }
-                } catch {
-                    queue.logger.warning("could not schedule maintenance: \(String(reflecting: error))")
+                    try? await Task.sleep(for: schedule.every)
                 }
-                try? await Task.sleep(for: interval)
             }
         }
-        task.withLock { $0 = loop }
+        tasks.withLock { $0 = loops }
     }
 
     func stop() {
-        task.withLock { $0?.cancel() }
+        tasks.withLock { $0.forEach { $0.cancel() } }
     }
 }
