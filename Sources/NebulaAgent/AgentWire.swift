@@ -35,6 +35,10 @@ public enum AgentWire {
             case sample
             /// Control plane → agent: settings such as the reporting interval.
             case config
+            /// Control plane → agent: do something (``AgentRequest``).
+            case request
+            /// Agent → control plane: the outcome of a request (``AgentReply``).
+            case reply
         }
 
         public var type: Kind
@@ -42,13 +46,18 @@ public enum AgentWire {
         public var hardware: HardwareProfile?
         public var sample: HostSample?
         public var intervalSeconds: Int?
+        public var request: AgentRequest?
+        public var reply: AgentReply?
 
-        public init(type: Kind, version: String? = nil, hardware: HardwareProfile? = nil, sample: HostSample? = nil, intervalSeconds: Int? = nil) {
+        public init(type: Kind, version: String? = nil, hardware: HardwareProfile? = nil, sample: HostSample? = nil, intervalSeconds: Int? = nil,
+                    request: AgentRequest? = nil, reply: AgentReply? = nil) {
             self.type = type
             self.version = version
             self.hardware = hardware
             self.sample = sample
             self.intervalSeconds = intervalSeconds
+            self.request = request
+            self.reply = reply
         }
 
         public static let encoder: JSONEncoder = {

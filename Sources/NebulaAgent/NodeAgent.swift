@@ -58,11 +58,14 @@ public struct NodeAgent: Sendable {
     public let options: AgentOptions
     let logger: Logger
     let sampler: HostSampler
+    let actions: NodeActions
 
-    public init(options: AgentOptions, logger: Logger = Logger(label: "nebula.agent"), sampler: HostSampler = HostSampler()) {
+    public init(options: AgentOptions, logger: Logger = Logger(label: "nebula.agent"), sampler: HostSampler = HostSampler(),
+                actions: NodeActions = NodeActions()) {
         self.options = options
         self.logger = logger
         self.sampler = sampler
+        self.actions = actions
     }
 
     /// Runs until cancelled, or throws when the node is not (or no longer) allowed to report.
@@ -122,11 +125,20 @@ public struct NodeAgent: Sendable {
         let interval = options.interval
         let sampler = sampler
         let logger = logger
+        let actions = actions
         do {
             try await WebSocket.connect(to: url, headers: headers, on: MultiThreadedEventLoopGroup.singleton) { socket in
                 // A control plane that vanished without closing (power loss, network cut) is noticed
                 // when pongs stop coming.
                 socket.pingInterval = .seconds(15)
+                socket.onText { socket, text in
+                    guard let message = try? AgentWire.Message.decoder.decode(AgentWire.Message.self, from: Data(text.utf8)),
+                          message.type == .request, let request = message.request else { return }
+                    logger.notice("the control plane asks for \(request.action.rawValue)")
+                    let reply = await actions.perform(request)
+                    if !reply.ok { logger.warning("\(request.action.rawValue) failed: \(reply.message)") }
+                    try? await Self.send(.init(type: .reply, reply: reply), on: socket)
+                }
                 let reporter = Task {
                     let hardware = try? await sampler.hardwareProfile()
                     try? await Self.send(.init(type: .hello, version: NebulaAgentVersion.current, hardware: hardware), on: socket)

@@ -38,6 +38,8 @@ extension EventType {
     public static let serverDeleted: EventType = "server.deleted"
     public static let serverOnline: EventType = "server.online"
     public static let serverOffline: EventType = "server.offline"
+    /// A reboot or shutdown was accepted by a server.
+    public static let serverPowerAction: EventType = "server.power"
     public static let agentJoined: EventType = "agent.joined"
     public static let agentRevoked: EventType = "agent.revoked"
     /// A server's latest readings; broadcast live, never stored.

@@ -78,7 +78,9 @@ struct AgentCommand: AsyncParsableCommand {
         discussion: """
         The agent dials the control plane (no inbound port needed) and reconnects with backoff when the \
         connection drops. Create a join token on the server's page (or POST /api/v1/servers/ID/join-token); \
-        the first run trades it for this node's credential, kept with mode 0600 in --credential-file.
+        the first run trades it for this node's credential, kept with mode 0600 in --credential-file. \
+        Reboot and shutdown from the dashboard run `systemctl reboot` / `systemctl poweroff`; set \
+        NEBULA_REBOOT_COMMAND / NEBULA_SHUTDOWN_COMMAND to use other commands.
         """)
 
     @Option(help: "The dashboard's URL, such as http://192.168.1.10:8080.") var server: String
@@ -91,7 +93,8 @@ struct AgentCommand: AsyncParsableCommand {
             guard (1...3600).contains(interval) else { throw ValidationError("--interval is 1 to 3600 seconds.") }
             ControlPlane.bootstrapLogging(level: "info")
             let options = AgentOptions(serverURL: server, joinToken: token, credentialFile: credentialFile, interval: .seconds(interval))
-            try await NodeAgent(options: options).run()
+            let actions = NodeActions(power: PowerCommands.from(environment: ProcessInfo.processInfo.environment))
+            try await NodeAgent(options: options, actions: actions).run()
         }
     }
 }

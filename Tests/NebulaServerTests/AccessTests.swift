@@ -12,6 +12,9 @@ struct RouteTargets {
     var jobID: UUID
     var secretName: String
     var serverID: UUID
+    /// The local node, named "nas" like the power example: the one server a power action reaches
+    /// without an agent (the test configuration's power commands are harmless).
+    var localServerID: UUID
     var joinToken: String
 
     static func make(in app: TestApp) async throws -> RouteTargets {
@@ -22,9 +25,13 @@ struct RouteTargets {
         let job = try await services.jobs.enqueue(type: RetentionJob.jobType, runAt: Date().addingTimeInterval(3600), by: .system())
         let secret = "target-\(suffix)"
         _ = try await services.secrets.store(name: secret, value: "target-value", description: nil, replace: false, by: .system())
-        let server = try await services.fleet.create(.init(name: "target-\(suffix)", connection: .agent), by: .system())
+        // Wake-on-LAN to a loopback port nobody listens on: the packet is sent, nothing wakes.
+        let server = try await services.fleet.create(.init(name: "target-\(suffix)", connection: .agent, macAddress: "52:54:00:12:34:56",
+                                                            wakeBroadcast: "127.0.0.1", wakePort: 9), by: .system())
         let join = try await services.agents.issueJoinToken(for: server.id, publicURL: app.baseURL, by: .system())
-        return RouteTargets(userID: user.id, tokenID: token.id, jobID: job.id, secretName: secret, serverID: server.id, joinToken: join.token)
+        let local = try await services.fleet.ensureLocalServer(hostName: "nas")
+        return RouteTargets(userID: user.id, tokenID: token.id, jobID: job.id, secretName: secret, serverID: server.id,
+                            localServerID: local, joinToken: join.token)
     }
 
     /// A request example with its placeholders filled in.
@@ -41,7 +48,7 @@ struct RouteTargets {
             case "users": return userID.uuidString
             case "tokens": return tokenID.uuidString
             case "jobs": return jobID.uuidString
-            case "servers": return serverID.uuidString
+            case "servers": return route.path.last?.description == "power" ? localServerID.uuidString : serverID.uuidString
             default: return name
             }
         }.joined(separator: "/")
@@ -135,6 +142,8 @@ extension Route {
                 "POST /servers/:id/delete": [],
                 "POST /servers/:id/join-token": [],
                 "POST /servers/:id/revoke": [],
+                "POST /servers/:id/power": [("action", "reboot"), ("confirm", "nas")],
+                "POST /servers/:id/wake": [],
             ]
             for route in app.app.routes.all where route.isMutating {
                 let endpoint = try #require(route.endpoint)

@@ -14,6 +14,7 @@ enum Migrations {
         CreateFleet(),
         CreateAgentAccess(),
         CreateMetricRollups(),
+        AddWakeOnLAN(),
     ]
 }
 

@@ -21,10 +21,11 @@ final class NebulaServices: Sendable {
     let fleet: FleetService
     let fleetMonitor: FleetMonitor
     let agents: AgentAccess
+    let power: PowerService
 
     init(config: Config, vault: Vault, audit: AuditLog, events: EventBus, jobs: JobQueue, worker: JobWorker?,
          identity: IdentityService, secrets: SecretsService, settings: SettingsService, metrics: ServerMetrics,
-         maintenance: MaintenanceScheduler, fleet: FleetService, fleetMonitor: FleetMonitor, agents: AgentAccess) {
+         maintenance: MaintenanceScheduler, fleet: FleetService, fleetMonitor: FleetMonitor, agents: AgentAccess, power: PowerService) {
         self.config = config
         self.vault = vault
         self.audit = audit
@@ -38,6 +39,7 @@ final class NebulaServices: Sendable {
         self.maintenance = maintenance
         self.fleet = fleet
         self.fleetMonitor = fleetMonitor
+        self.power = power
         self.agents = agents
     }
 }

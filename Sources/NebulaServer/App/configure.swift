@@ -2,6 +2,7 @@ import Fluent
 import FluentPostgresDriver
 import FluentSQLiteDriver
 import Foundation
+import NebulaAgent
 import NebulaCore
 import SQLKit
 import Vapor
@@ -105,6 +106,7 @@ private func buildServices(app: Application, config: Config, vault: Vault, isPos
         instanceName: "Nebula Command", eventRetentionDays: config.eventRetentionDays,
         auditRetentionDays: config.auditRetentionDays, jobRetentionDays: 30))
     let fleet = FleetService(db: db, audit: audit, events: events, interval: config.metricsInterval)
+    let connections = AgentConnections()
     jobs.register(RetentionJob(settings: settings, events: events, audit: audit, identity: identity))
     jobs.register(MetricsRollupJob(history: fleet.history))
     let worker = config.runsJobWorker
@@ -114,7 +116,9 @@ private func buildServices(app: Application, config: Config, vault: Vault, isPos
                     identity: identity, secrets: secrets, settings: settings, metrics: metrics,
                     maintenance: MaintenanceScheduler(queue: jobs), fleet: fleet,
                     fleetMonitor: FleetMonitor(fleet: fleet, measuresLocalHost: config.measuresLocalHost, logger: logger),
-                    agents: AgentAccess(db: db, audit: audit, events: events, fleet: fleet, connections: AgentConnections()))
+                    agents: AgentAccess(db: db, audit: audit, events: events, fleet: fleet, connections: connections),
+                    power: PowerService(db: db, audit: audit, events: events, connections: connections,
+                                        localActions: NodeActions(power: config.powerCommands), remote: nil))
 }
 
 /// Stops background work before the application (and its database pool) shuts down.

@@ -12,6 +12,7 @@ func routes(_ app: Application) throws {
     try api.register(collection: SettingsController())
     try api.register(collection: ServersController())
     try api.register(collection: AgentController())
+    try api.register(collection: PowerController())
     try app.register(collection: WebPages())
     try app.register(collection: VendorFiles())
 }

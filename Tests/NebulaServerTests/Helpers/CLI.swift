@@ -23,10 +23,11 @@ enum CLI {
     }
 
     /// Starts `nebula` with `arguments` in the background; stop it with ``stop(_:)``.
-    static func spawn(_ arguments: [String]) throws -> Process {
+    static func spawn(_ arguments: [String], environment extra: [String: String] = [:]) throws -> Process {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(extra) { $1 }
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()

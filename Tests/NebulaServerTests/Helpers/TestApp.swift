@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import Logging
+import NebulaAgent
 import NebulaCore
 @testable import NebulaServer
 import NIOCore
@@ -27,6 +28,8 @@ func withApp(
     // Measuring this machine writes audit entries and events in the background; suites about
     // the fleet switch it on themselves.
     config.measuresLocalHost = false
+    // Never the real systemctl: a test that reboots the local node runs `true`.
+    config.powerCommands = PowerCommands(reboot: ["true"], shutdown: ["true"])
     adjust(&config)
     do {
         let app = try await TestApp.start(config: config, options: options, directory: directory)

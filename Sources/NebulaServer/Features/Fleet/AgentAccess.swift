@@ -110,7 +110,9 @@ struct AgentAccess: Sendable {
                     try await fleet.recordHello(serverID: serverID, version: message.version, hardware: message.hardware)
                 case .sample:
                     if let sample = message.sample { try await fleet.ingest(sample, for: serverID) }
-                case .config:
+                case .reply:
+                    if let reply = message.reply { await connections.deliver(reply, from: serverID) }
+                case .config, .request:
                     break
                 }
             } catch {
@@ -129,9 +131,52 @@ struct AgentAccess: Sendable {
     }
 }
 
-/// The open agent WebSockets, so a revoke can close one at once.
+/// The open agent WebSockets, so a revoke can close one at once and a request can reach a node.
 actor AgentConnections {
     private var sockets: [UUID: [ObjectIdentifier: WebSocket]] = [:]
+    private var pending: [String: (server: UUID, continuation: CheckedContinuation<AgentReply, any Error>)] = [:]
+
+    /// Whether the node has an open connection.
+    func isConnected(_ serverID: UUID) -> Bool {
+        !(sockets[serverID]?.isEmpty ?? true)
+    }
+
+    /// Sends `request` to the node and waits for its reply.
+    /// - Throws: `NebulaError` 409 `node_offline` when the node is not connected, 504
+    ///   `node_timeout` when it does not answer within `timeout`.
+    func call(_ serverID: UUID, _ request: AgentRequest, timeout: Duration = .seconds(15)) async throws -> AgentReply {
+        guard let socket = sockets[serverID]?.values.first else {
+            throw NebulaError.conflict("The node's agent is not connected; it cannot be asked to do anything until it is online.", code: "node_offline")
+        }
+        let text = String(decoding: try AgentWire.Message.encoder.encode(AgentWire.Message(type: .request, request: request)), as: UTF8.self)
+        let id = request.id
+        let timer = Task { [weak self] in
+            try await Task.sleep(for: timeout)
+            await self?.fail(id, NebulaError(.gatewayTimeout, code: "node_timeout", "The node did not answer within \(Int(timeout.seconds)) s."))
+        }
+        defer { timer.cancel() }
+        return try await withCheckedThrowingContinuation { continuation in
+            pending[id] = (serverID, continuation)
+            Task {
+                do {
+                    try await socket.send(text)
+                } catch {
+                    self.fail(id, NebulaError.badGateway("Sending to the node failed: \(error)", code: "node_unreachable"))
+                }
+            }
+        }
+    }
+
+    /// A reply from a node; ignored unless it answers a request sent to that same node.
+    func deliver(_ reply: AgentReply, from serverID: UUID) {
+        guard let waiting = pending[reply.id], waiting.server == serverID else { return }
+        pending.removeValue(forKey: reply.id)
+        waiting.continuation.resume(returning: reply)
+    }
+
+    private func fail(_ id: String, _ error: NebulaError) {
+        pending.removeValue(forKey: id)?.continuation.resume(throwing: error)
+    }
 
     func add(_ socket: WebSocket, for serverID: UUID) {
         sockets[serverID, default: [:]][ObjectIdentifier(socket)] = socket
@@ -139,6 +184,11 @@ actor AgentConnections {
 
     func remove(_ socket: WebSocket, for serverID: UUID) {
         sockets[serverID]?.removeValue(forKey: ObjectIdentifier(socket))
+        if !isConnected(serverID) {
+            for (id, waiting) in pending where waiting.server == serverID {
+                fail(id, NebulaError.badGateway("The node disconnected before it answered.", code: "node_unreachable"))
+            }
+        }
     }
 
     func close(_ serverID: UUID) async {

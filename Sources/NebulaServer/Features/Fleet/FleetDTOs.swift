@@ -15,6 +15,10 @@ struct ServerDTO: Codable, Sendable, Equatable {
     var lastSeenAt: Date?
     var latest: LatestMetrics?
     var createdAt: Date?
+    /// Wake-on-LAN settings; `macAddress` nil when not set up.
+    var macAddress: String?
+    var wakeBroadcast: String?
+    var wakePort: Int?
 
     init(_ server: ServerRecord) {
         id = server.id ?? UUID()
@@ -28,6 +32,9 @@ struct ServerDTO: Codable, Sendable, Equatable {
         lastSeenAt = server.lastSeenAt
         latest = server.latestSample.flatMap(FleetService.decodeSample).map(LatestMetrics.init)
         createdAt = server.createdAt
+        macAddress = server.macAddress
+        wakeBroadcast = server.macAddress == nil ? nil : server.wakeBroadcast ?? "255.255.255.255"
+        wakePort = server.macAddress == nil ? nil : server.wakePort ?? 9
     }
 }
 

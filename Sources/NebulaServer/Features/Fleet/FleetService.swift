@@ -1,6 +1,7 @@
 import Fluent
 import Foundation
 import HostMetrics
+import NebulaAgent
 import NebulaCore
 
 /// The server registry, metric ingest and history, and online/offline tracking.
@@ -20,6 +21,10 @@ struct FleetService: Sendable {
         var port: Int?
         var username: String?
         var tags: [String]?
+        /// Empty string clears Wake-on-LAN.
+        var macAddress: String?
+        var wakeBroadcast: String?
+        var wakePort: Int?
     }
 
     func list(by actor: Actor) async throws -> ListPage<ServerDTO> {
@@ -198,6 +203,11 @@ struct FleetService: Sendable {
     /// Raw samples, minute and hour rollups of every server.
     var history: MetricHistory { MetricHistory(db: db) }
 
+    /// What the node reported about its hardware when it connected.
+    func hardwareProfile(of id: UUID) async throws -> HardwareProfile? {
+        try await record(id).hardware.flatMap { try? JSONDecoder().decode(HardwareProfile.self, from: Data($0.utf8)) }
+    }
+
     /// The newest full sample of a server, for its page.
     func latestSample(of id: UUID) async throws -> HostSample? {
         try await record(id).latestSample.flatMap(Self.decodeSample)
@@ -266,6 +276,28 @@ struct FleetService: Sendable {
         } else if creating {
             server.tags = "[]"
         }
+        if let mac = input.macAddress {
+            let trimmed = mac.trimmingCharacters(in: .whitespaces)
+            if trimmed.isEmpty {
+                server.macAddress = nil
+            } else {
+                guard let parsed = MACAddress(trimmed) else {
+                    throw .unprocessable("The MAC address looks like aa:bb:cc:dd:ee:ff.", code: "invalid_mac_address")
+                }
+                server.macAddress = parsed.description
+            }
+        }
+        if let broadcast = input.wakeBroadcast {
+            let trimmed = broadcast.trimmingCharacters(in: .whitespaces)
+            guard trimmed.isEmpty || IPv4Text.isValid(trimmed) else {
+                throw .unprocessable("The broadcast address is an IPv4 address such as 192.168.1.255.", code: "invalid_broadcast")
+            }
+            server.wakeBroadcast = trimmed.isEmpty ? nil : trimmed
+        }
+        if let port = input.wakePort {
+            guard (1...65535).contains(port) else { throw .unprocessable("The Wake-on-LAN port is 1–65535 (usually 9).", code: "invalid_wake_port") }
+            server.wakePort = port
+        }
         if server.connection == .ssh {
             guard server.address != nil else { throw .unprocessable("An SSH server needs an address.", code: "invalid_address") }
             if server.port == nil { server.port = 22 }
@@ -288,6 +320,16 @@ struct FleetService: Sendable {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
         return try? decoder.decode(HostSample.self, from: Data(text.utf8))
+    }
+}
+
+/// Dotted-quad IPv4 text, as `inet_pton` accepts it.
+enum IPv4Text {
+    static func isValid(_ text: String) -> Bool {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts.allSatisfy { part in
+            (1...3).contains(part.count) && part.allSatisfy(\.isASCII) && part.allSatisfy(\.isNumber) && (Int(part) ?? 256) <= 255
+        }
     }
 }
 

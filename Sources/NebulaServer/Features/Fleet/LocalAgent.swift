@@ -1,6 +1,7 @@
 import Foundation
 import HostMetrics
 import Logging
+import NebulaAgent
 import NebulaCore
 
 /// The embedded agent: measures the machine running `nebula serve` every interval and reports it
@@ -24,7 +25,9 @@ final class FleetMonitor: Sendable {
             var localID: UUID?
             if measuresLocalHost {
                 do {
-                    localID = try await fleet.ensureLocalServer(hostName: ProcessInfo.processInfo.hostName)
+                    let id = try await fleet.ensureLocalServer(hostName: ProcessInfo.processInfo.hostName)
+                    localID = id
+                    try await fleet.recordHello(serverID: id, version: NebulaAgentVersion.current, hardware: try? await sampler.hardwareProfile())
                 } catch {
                     logger.error("could not register the local node: \(String(reflecting: error))")
                 }

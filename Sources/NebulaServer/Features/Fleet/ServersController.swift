@@ -12,13 +12,17 @@ struct ServersController: RouteCollection {
         var port: Int?
         var username: String?
         var tags: [String]?
+        var macAddress: String?
+        var wakeBroadcast: String?
+        var wakePort: Int?
 
         var input: FleetService.ServerInput {
-            .init(name: name, connection: connection, address: address, port: port, username: username, tags: tags)
+            .init(name: name, connection: connection, address: address, port: port, username: username, tags: tags,
+                  macAddress: macAddress, wakeBroadcast: wakeBroadcast, wakePort: wakePort)
         }
     }
 
-    static let allowedKeys: Set<String> = ["name", "connection", "address", "port", "username", "tags"]
+    static let allowedKeys: Set<String> = ["name", "connection", "address", "port", "username", "tags", "macAddress", "wakeBroadcast", "wakePort"]
 
     func boot(routes: any RoutesBuilder) throws {
         routes.endpoint(.GET, "servers", role: .viewer, summary: "List servers with their status and latest metrics", tag: "Fleet",
@@ -84,6 +88,8 @@ enum ServerDoc: Documented {
         "username": .string(required: false, nullable: true), "tags": .array(items: .string),
         "status": .string(allowedValues: ServerStatus.allCases.map { AnyCodable($0.rawValue) }),
         "lastSeenAt": optionalTimestamp, "createdAt": optionalTimestamp,
+        "macAddress": .string(required: false, nullable: true), "wakeBroadcast": .string(required: false, nullable: true),
+        "wakePort": .integer(required: false, nullable: true),
         "latest": .object(required: false, nullable: true, description: "Headline numbers of the newest sample: cpu (0–1), memory/disk/swap bytes, network and disk bytes/s, load1, uptimeSeconds, temperature (°C), gpu (0–1), processes", additionalProperties: .init(true)),
     ])
 }
@@ -109,8 +115,11 @@ enum UpdateServerDoc: Documented {
     static let schema = JSONSchema.object(properties: [
         "name": .string(required: false, maxLength: 64), "address": .string(required: false), "port": .integer(required: false),
         "username": .string(required: false), "tags": .array(required: false, items: .string),
+        "macAddress": .string(required: false, description: "Wake-on-LAN MAC address (aa:bb:cc:dd:ee:ff); empty clears it"),
+        "wakeBroadcast": .string(required: false, description: "IPv4 broadcast address of the server's LAN (default 255.255.255.255)"),
+        "wakePort": .integer(required: false, description: "UDP port of the magic packet (default 9)"),
     ])
-    static let example: String? = #"{"tags":["lab","rack-2"]}"#
+    static let example: String? = #"{"tags":["lab","rack-2"],"macAddress":"52:54:00:12:34:56","wakeBroadcast":"192.168.1.255"}"#
 }
 
 enum MetricsSeriesDoc: Documented {

@@ -33,10 +33,12 @@ struct WebPages: RouteCollection {
         page(.POST, "secrets", role: .operator, audit: "secret.create", use: SecretsPage.create)
         page(.POST, "secrets", ":name", "reveal", role: .admin, audit: "secret.reveal", use: SecretsPage.reveal)
         page(.POST, "secrets", ":name", "delete", role: .operator, audit: "secret.delete", use: SecretsPage.delete)
-        ServersPages.register { method, path, role, audit, handler in
+        let featurePage: (HTTPMethod, [PathComponent], Role, String?, @escaping @Sendable (Request) async throws -> Response) -> Void = { method, path, role, audit, handler in
             routes.on(method, path, use: handler).userInfo[AnySendableHashable(Endpoint.userInfoKey)] =
                 Endpoint(role: role, audit: audit, summary: "page", tag: Endpoint.pagesTag)
         }
+        ServersPages.register(featurePage)
+        PowerPages.register(featurePage)
         page(.GET, "settings", role: .viewer, use: SettingsPage.show)
         page(.POST, "settings", role: .admin, audit: "settings.update", use: SettingsPage.update)
     }

@@ -23,6 +23,10 @@ final class ServerRecord: Model, @unchecked Sendable {
     @OptionalField(key: "agent_version") var agentVersion: String?
     /// JSON `HardwareProfile` the agent sent when it connected.
     @OptionalField(key: "hardware") var hardware: String?
+    /// Wake-on-LAN: the network card's MAC address, the LAN's broadcast address and UDP port.
+    @OptionalField(key: "mac_address") var macAddress: String?
+    @OptionalField(key: "wake_broadcast") var wakeBroadcast: String?
+    @OptionalField(key: "wake_port") var wakePort: Int?
     @Timestamp(key: "created_at", on: .create) var createdAt: Date?
     @Timestamp(key: "updated_at", on: .update) var updatedAt: Date?
 

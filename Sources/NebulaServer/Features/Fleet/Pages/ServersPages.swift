@@ -62,6 +62,8 @@ enum ServersPages {
         let canEdit = (context.role ?? .viewer) >= .operator
         let range = req.query[String.self, at: "range"].flatMap(MetricsRange.init(rawValue:)) ?? .hour
         let joined = try await ServerRecord.find(id, on: req.db)?.agentCredentialHash != nil
+        let hardware = try await fleet.hardwareProfile(of: id)
+        let relays = canEdit ? try await fleet.list(by: try req.actor).items.filter { $0.status == .online && $0.connection != .ssh } : []
         return req.render(Layout.page(context, actions: StatusBadge(server.status.rawValue)) {
             if let issued {
                 Card(title: "Join this node", subtitle: "Run this on the node within the hour. The token works once and is not shown again.") {
@@ -117,6 +119,7 @@ enum ServersPages {
             }
             if let sample {
                 CardGrid {
+                    if let hardware { HardwareCard(profile: hardware) }
                     Card(title: "Filesystems") {
                         DataTable(caption: "Filesystems", headers: ["Mount", "Type", "Used", "Size", ""],
                                   rows: sample.filesystems.map { fs in
@@ -154,6 +157,7 @@ enum ServersPages {
                 }
             }
             if canEdit {
+                PowerCard(server: server, relays: relays, csrfToken: context.csrfToken)
                 Card(title: "Edit") {
                     CSRFForm(action: "/servers/\(server.id)", csrfToken: context.csrfToken, classes: "form-grid") {
                         FormField(label: "Name", name: "name", value: server.name, required: true)
@@ -163,6 +167,10 @@ enum ServersPages {
                             FormField(label: "SSH user", name: "username", value: server.username ?? "root")
                         }
                         FormField(label: "Tags", name: "tags", value: server.tags.joined(separator: ", "), hint: "Comma-separated.")
+                        FormField(label: "MAC address (Wake-on-LAN)", name: "macAddress", value: server.macAddress ?? "", placeholder: "aa:bb:cc:dd:ee:ff",
+                                  hint: "Empty turns Wake-on-LAN off.")
+                        FormField(label: "Broadcast address", name: "wakeBroadcast", value: server.wakeBroadcast ?? "", placeholder: "255.255.255.255")
+                        FormField(label: "Wake-on-LAN port", name: "wakePort", type: "number", value: server.wakePort.map(String.init) ?? "", placeholder: "9")
                         SubmitButton("Save changes")
                     }
                     if server.connection != .local {
@@ -190,6 +198,12 @@ enum ServersPages {
         }
         input.username = req.content[String.self, at: "username"]
         input.tags = req.content[String.self, at: "tags"].map { $0.split(separator: ",").map(String.init) }
+        input.macAddress = req.content[String.self, at: "macAddress"]
+        input.wakeBroadcast = req.content[String.self, at: "wakeBroadcast"]
+        if let port = req.formField("wakePort") {
+            guard let value = Int(port) else { throw NebulaError.unprocessable("The Wake-on-LAN port is a number from 1 to 65535.") }
+            input.wakePort = value
+        }
         return input
     }
 

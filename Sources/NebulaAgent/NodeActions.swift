@@ -1,0 +1,155 @@
+import Foundation
+
+/// A request from the control plane to a node, answered with an ``AgentReply`` of the same `id`.
+public struct AgentRequest: Codable, Sendable, Equatable {
+    public enum Action: String, Codable, Sendable, CaseIterable {
+        case reboot = "power.reboot"
+        case shutdown = "power.shutdown"
+        /// Send a Wake-on-LAN packet into this node's LAN.
+        case wake
+    }
+
+    public var id: String
+    public var action: Action
+    /// For `wake`.
+    public var wake: WakeTarget?
+
+    public init(id: String = UUID().uuidString, action: Action, wake: WakeTarget? = nil) {
+        self.id = id
+        self.action = action
+        self.wake = wake
+    }
+}
+
+/// A node's answer to an ``AgentRequest``.
+public struct AgentReply: Codable, Sendable, Equatable {
+    public var id: String
+    public var ok: Bool
+    /// What happened, or exactly what failed.
+    public var message: String
+
+    public init(id: String, ok: Bool, message: String) {
+        self.id = id
+        self.ok = ok
+        self.message = message
+    }
+}
+
+/// The commands that reboot and shut down a machine. `systemctl` by default; set
+/// `NEBULA_REBOOT_COMMAND` / `NEBULA_SHUTDOWN_COMMAND` (split on spaces) for machines without
+/// systemd or that need `sudo -n`.
+public struct PowerCommands: Sendable, Equatable {
+    public var reboot: [String]
+    public var shutdown: [String]
+
+    public init(reboot: [String], shutdown: [String]) {
+        self.reboot = reboot
+        self.shutdown = shutdown
+    }
+
+    public static let systemd = PowerCommands(reboot: ["systemctl", "reboot"], shutdown: ["systemctl", "poweroff"])
+
+    public static func from(environment: [String: String]) -> PowerCommands {
+        func words(_ name: String) -> [String]? {
+            let parts = environment[name]?.split(separator: " ").map(String.init) ?? []
+            return parts.isEmpty ? nil : parts
+        }
+        return PowerCommands(reboot: words("NEBULA_REBOOT_COMMAND") ?? systemd.reboot,
+                             shutdown: words("NEBULA_SHUTDOWN_COMMAND") ?? systemd.shutdown)
+    }
+
+    public func command(for action: AgentRequest.Action) -> [String]? {
+        switch action {
+        case .reboot: reboot
+        case .shutdown: shutdown
+        case .wake: nil
+        }
+    }
+}
+
+/// Carries out what the control plane asks of this node.
+public struct NodeActions: Sendable {
+    public var power: PowerCommands
+
+    public init(power: PowerCommands = .systemd) {
+        self.power = power
+    }
+
+    public func perform(_ request: AgentRequest) async -> AgentReply {
+        switch request.action {
+        case .reboot, .shutdown:
+            guard let command = power.command(for: request.action) else { return reply(request, false, "no command for \(request.action.rawValue)") }
+            do {
+                let result = try await CommandRunner.run(command, timeout: .seconds(30))
+                guard result.status == 0 else {
+                    return reply(request, false, "`\(command.joined(separator: " "))` exited with status \(result.status): \(result.output.prefix(500))")
+                }
+                return reply(request, true, "`\(command.joined(separator: " "))` accepted")
+            } catch {
+                return reply(request, false, "`\(command.joined(separator: " "))` could not run: \(error)")
+            }
+        case .wake:
+            guard let target = request.wake else { return reply(request, false, "a wake request needs a MAC address") }
+            do {
+                try WakeOnLAN.send(target)
+                return reply(request, true, "magic packet for \(target.mac) sent to \(target.broadcast):\(target.port)")
+            } catch {
+                return reply(request, false, error.description)
+            }
+        }
+    }
+
+    private func reply(_ request: AgentRequest, _ ok: Bool, _ message: String) -> AgentReply {
+        AgentReply(id: request.id, ok: ok, message: message)
+    }
+}
+
+/// Runs a program found on `PATH` without a shell, so no word is ever interpreted.
+public enum CommandRunner {
+    public struct Result: Sendable {
+        public var status: Int32
+        /// Standard output and error, merged, at most 64 KiB.
+        public var output: String
+    }
+
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public static func run(_ arguments: [String], timeout: Duration) async throws -> Result {
+        guard !arguments.isEmpty else { throw Failure(description: "empty command") }
+        // Output goes to a file read after exit: nothing blocks a thread while the program runs.
+        let outputURL = FileManager.default.temporaryDirectory.appendingPathComponent("nebula-cmd-\(UUID().uuidString)")
+        guard FileManager.default.createFile(atPath: outputURL.path, contents: nil, attributes: [.posixPermissions: 0o600]),
+              let output = try? FileHandle(forWritingTo: outputURL) else {
+            throw Failure(description: "cannot create a temporary file for the output of \(arguments[0])")
+        }
+        defer {
+            try? output.close()
+            try? FileManager.default.removeItem(at: outputURL)
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["--"] + arguments
+        process.standardOutput = output
+        process.standardError = output
+        process.standardInput = FileHandle.nullDevice
+        let (ended, ending) = AsyncStream<Int32>.makeStream()
+        process.terminationHandler = { ending.yield($0.terminationStatus); ending.finish() }
+        do {
+            try process.run()
+        } catch {
+            throw Failure(description: "\(arguments[0]): \(error.localizedDescription)")
+        }
+        let pid = process.processIdentifier
+        let watchdog = Task {
+            try await Task.sleep(for: timeout)
+            kill(pid, SIGTERM)
+        }
+        var status: Int32 = -1
+        for await code in ended { status = code }
+        watchdog.cancel()
+        let text = (try? Data(contentsOf: outputURL)) ?? Data()
+        return Result(status: status, output: String(decoding: text.prefix(64 << 10), as: UTF8.self))
+    }
+}
