@@ -61,6 +61,12 @@ public struct MountEntry: Codable, Sendable, Equatable {
         }
     }
 
+    /// The real filesystems (see `realFilesystems`) of the first readable mount table of `candidates`.
+    /// - Throws: the error of the last candidate when none can be read, `.malformed` when it cannot be parsed.
+    static func realFilesystems(of host: HostRoot, mountTables candidates: [String]) throws(HostMetricsError) -> [MountEntry] {
+        realFilesystems(try parse(host.readFirst(candidates)))
+    }
+
     /// Undoes the kernel's octal escapes in mount table fields: `\040` space, `\011` tab,
     /// `\012` newline, `\134` backslash.
     static func unescape(_ field: Substring) -> String {
@@ -132,14 +138,18 @@ public struct FilesystemUsage: Codable, Sendable, Equatable {
         var info = statvfs()
         let path = HostRoot(root).path(mount.mountPoint)
         guard statvfs(path, &info) == 0 else { return nil }
-        let blockSize = UInt64(info.f_frsize != 0 ? info.f_frsize : info.f_bsize)
-        let blocks = UInt64(info.f_blocks)
+        return FilesystemUsage(mount, blockSize: UInt64(info.f_frsize != 0 ? info.f_frsize : info.f_bsize),
+                               blocks: UInt64(info.f_blocks), freeBlocks: UInt64(info.f_bfree),
+                               availableBlocks: UInt64(info.f_bavail))
+    }
+
+    /// The usage of `mount` from `statfs` block counts (`f_frsize`, `f_blocks`, `f_bfree`, `f_bavail`);
+    /// nil when the filesystem reports no blocks.
+    init?(_ mount: MountEntry, blockSize: UInt64, blocks: UInt64, freeBlocks: UInt64, availableBlocks: UInt64) {
         guard blocks > 0, blockSize > 0 else { return nil }
-        let free = UInt64(info.f_bfree)
-        let available = UInt64(info.f_bavail)
-        return FilesystemUsage(device: mount.device, mountPoint: mount.mountPoint, type: mount.type,
-                               totalBytes: blocks &* blockSize,
-                               usedBytes: blocks.delta(since: free) &* blockSize,
-                               availableBytes: available &* blockSize)
+        self.init(device: mount.device, mountPoint: mount.mountPoint, type: mount.type,
+                  totalBytes: blocks &* blockSize,
+                  usedBytes: blocks.delta(since: freeBlocks) &* blockSize,
+                  availableBytes: availableBlocks &* blockSize)
     }
 }

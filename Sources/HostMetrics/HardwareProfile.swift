@@ -130,8 +130,12 @@ public struct BlockDevice: Codable, Sendable, Equatable {
     /// The disks of `root`/sys/block, skipping `DiskCounters.ignoredNamePrefixes` (loop, ram, zram,
     /// dm-) and empty devices (a card reader or DVD drive without a medium).
     public static func read(root: String = "/") -> [BlockDevice] {
-        let host = HostRoot(root)
-        return host.list("sys/block").compactMap { name in
+        read(HostRoot(root))
+    }
+
+    /// The disks of `host` (see `read(root:)`).
+    static func read(_ host: HostRoot) -> [BlockDevice] {
+        host.list("sys/block").compactMap { name in
             guard !DiskCounters.ignoredNamePrefixes.contains(where: { name.hasPrefix($0) }),
                   let sectors = host.readValue("sys/block/\(name)/size").flatMap({ UInt64($0) }), sectors > 0
             else { return nil }
@@ -204,18 +208,23 @@ public struct HardwareProfile: Codable, Sendable, Equatable {
     /// - Throws: when `/proc/cpuinfo` or `/proc/meminfo` cannot be read or parsed. The other sources
     ///   are optional: a missing os-release gives "Linux", missing `/sys/block` no disks.
     public static func read(root: String = "/", gpus: [GPUInfo] = []) throws(HostMetricsError) -> HardwareProfile {
-        let host = HostRoot(root)
+        try read(HostRoot(root), gpus: gpus, system: SystemName.current(),
+                 fallbackCores: ProcessInfo.processInfo.activeProcessorCount)
+    }
+
+    /// The profile of `host` (see `read(root:gpus:)`), with `uname`'s answers in `system` and
+    /// `fallbackCores` used when neither `/proc/cpuinfo` nor `/proc/stat` counts the CPUs.
+    static func read(_ host: HostRoot, gpus: [GPUInfo], system: SystemName?, fallbackCores: Int) throws(HostMetricsError) -> HardwareProfile {
         let cpu = try CPUDescription.parse(host.read("proc/cpuinfo"))
         let memory = try MemoryUsage.parse(host.read("proc/meminfo"))
         let os = (try? host.readFirst(["etc/os-release", "usr/lib/os-release"])).flatMap { try? OSRelease.parse($0) }
-        let system = SystemName.current()
         let logical = cpu.logicalCores > 0
             ? cpu.logicalCores
-            : ((try? CPUTimes.parse(host.read("proc/stat")).cores.count) ?? ProcessInfo.processInfo.activeProcessorCount)
+            : ((try? CPUTimes.parse(host.read("proc/stat")).cores.count) ?? fallbackCores)
         return HardwareProfile(hostname: host.readValue("proc/sys/kernel/hostname") ?? system?.nodeName,
                                cpuModel: cpu.model, logicalCores: logical, physicalCores: cpu.physicalCores,
                                memoryTotalBytes: memory.totalBytes, swapTotalBytes: memory.swapTotalBytes,
-                               disks: BlockDevice.read(root: root),
+                               disks: BlockDevice.read(host),
                                gpus: gpus.map { GPUModel(name: $0.name, memoryTotalBytes: $0.memoryTotalBytes) },
                                operatingSystem: os?.displayName ?? "Linux",
                                kernel: host.readValue("proc/sys/kernel/osrelease") ?? system?.release,
@@ -228,6 +237,13 @@ struct SystemName: Sendable, Equatable {
     var nodeName: String
     var release: String
     var machine: String
+
+    /// Parses the output of `uname -nrm` (`node release machine`, the order `uname` always prints).
+    static func parse(_ text: String) -> SystemName? {
+        let columns = text.fields.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }
+        guard columns.count == 3 else { return nil }
+        return SystemName(nodeName: columns[0], release: columns[1], machine: columns[2])
+    }
 
     static func current() -> SystemName? {
         var name = utsname()

@@ -86,15 +86,7 @@ public actor HostSampler {
     /// Bytes per memory page.
     public nonisolated let pageSize: Int
 
-    private struct Counters: Sendable {
-        var uptime: Double
-        var cpu: CPUTimes
-        var disks: [DiskCounters]
-        var interfaces: [InterfaceCounters]
-        var processes: ProcessTable
-    }
-
-    private var previous: Counters?
+    private var history = SampleHistory()
     private var unansweredMounts: Set<String> = []
 
     /// - Parameters:
@@ -121,52 +113,25 @@ public actor HostSampler {
     ///   `/proc/uptime`) cannot be read or parsed — is `/proc` mounted under `root`?
     public func sample() async throws(HostMetricsError) -> HostSample {
         let host = HostRoot(root)
-        let timestamp = Date()
-        var issues: [HostMetricsError] = []
-
-        // Counters first, with no suspension point until `previous` is replaced, so two overlapping
+        // Counters first, with no suspension point until the history is updated, so two overlapping
         // calls cannot measure against the same previous sample.
-        let uptime = try Uptime.parse(host.read("proc/uptime"))
-        let cpuTimes = try CPUTimes.parse(host.read("proc/stat"))
-        let load = try LoadAverage.parse(host.read("proc/loadavg"))
-        let memory = try MemoryUsage.parse(host.read("proc/meminfo"))
-        let disks = optional(&issues) { () throws(HostMetricsError) in
-            DiskCounters.wholeDisks(try DiskCounters.parse(host.read("proc/diskstats")))
-        } ?? []
-        let interfaces = optional(&issues) { () throws(HostMetricsError) in
-            InterfaceCounters.reported(try InterfaceCounters.parse(host.read("proc/net/dev")))
-        } ?? []
-        let processes = ProcessTable.read(root: root)
-        let current = Counters(uptime: uptime.seconds, cpu: cpuTimes, disks: disks, interfaces: interfaces, processes: processes)
+        let reading = try HostReading.read(host)
+        var sample = history.sample(reading, at: Date(), settings: settings)
 
-        var earlier = previous
-        if let last = earlier, current.uptime <= last.uptime { earlier = nil }   // rebooted, or same instant
-        previous = current
-        let interval = earlier.map { current.uptime - $0.uptime }
-
-        let cpu = earlier.map { CPUUsage.between($0.cpu, cpuTimes) }
-        let diskIO = earlier.map { DiskIORates.between($0.disks, disks, seconds: interval ?? 0) } ?? []
-        let network = earlier.map { NetworkRates.between($0.interfaces, interfaces, seconds: interval ?? 0) } ?? []
-        let summary = ProcessSummary.between(earlier?.processes, processes, seconds: interval ?? 0,
-                                             clockTicksPerSecond: clockTicksPerSecond, pageSize: pageSize,
-                                             limit: topProcessCount)
-        let temperatures = TemperatureSensors.read(root: root)
-
-        let filesystems = await measureFilesystems(host, issues: &issues)
-        var gpus: [GPUInfo] = []
+        sample.filesystems = await measureFilesystems(host, issues: &sample.issues)
         if let gpuProbe {
-            do { gpus = try await gpuProbe.probe() } catch { issues.append(error) }
+            do { sample.gpus = try await gpuProbe.probe() } catch { sample.issues.append(error) }
         }
+        return sample
+    }
 
-        return HostSample(timestamp: timestamp, uptimeSeconds: uptime.seconds, intervalSeconds: interval, cpu: cpu,
-                          logicalCores: cpuTimes.cores.count, load: load, memory: memory, filesystems: filesystems,
-                          diskIO: diskIO, network: network, temperatures: temperatures, gpus: gpus,
-                          processes: summary, issues: issues)
+    private nonisolated var settings: SampleSettings {
+        SampleSettings(topProcessCount: topProcessCount, clockTicksPerSecond: clockTicksPerSecond, pageSize: pageSize)
     }
 
     /// Forgets the previous sample: the next `sample()` is a first sample again.
     public func reset() {
-        previous = nil
+        history.reset()
     }
 
     /// The machine's hardware profile. GPUs come from `gpuProbe`; a failing probe gives no GPUs.
@@ -176,25 +141,16 @@ public actor HostSampler {
         return try HardwareProfile.read(root: root, gpus: gpus)
     }
 
-    private func optional<Value>(_ issues: inout [HostMetricsError], _ read: () throws(HostMetricsError) -> Value) -> Value? {
-        do {
-            return try read()
-        } catch {
-            issues.append(error)
-            return nil
-        }
-    }
-
     private func measureFilesystems(_ host: HostRoot, issues: inout [HostMetricsError]) async -> [FilesystemUsage] {
-        let mountTable: [MountEntry]
+        let mounts: [MountEntry]
         do {
-            mountTable = try MountEntry.parse(host.readFirst(mountTableCandidates))
+            mounts = try MountEntry.realFilesystems(of: host, mountTables: mountTableCandidates)
         } catch {
             issues.append(error)
             return []
         }
         var usages: [FilesystemUsage] = []
-        for mount in MountEntry.realFilesystems(mountTable) {
+        for mount in mounts {
             let path = host.path(mount.mountPoint)
             guard !unansweredMounts.contains(path) else {
                 issues.append(.timedOut("statvfs \(mount.mountPoint)", after: statfsTimeout.inSeconds))
@@ -225,7 +181,7 @@ public actor HostSampler {
     /// container with the host's `/proc` at `/host/proc`), `proc/self` would describe the container's
     /// mount namespace, so the host's init (`proc/1/mounts`) is asked first, as node_exporter does.
     nonisolated var mountTableCandidates: [String] {
-        HostRoot(root) == HostRoot("/")
+        HostRoot(root).isThisMachinesRoot
             ? ["proc/self/mounts", "proc/mounts"]
             : ["proc/1/mounts", "proc/self/mounts", "proc/mounts"]
     }

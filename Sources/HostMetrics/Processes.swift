@@ -79,7 +79,11 @@ public struct ProcessTable: Codable, Sendable, Equatable {
     /// `stat` already carries the name, CPU ticks and resident pages. A process that exits between
     /// the directory listing and the read, or whose file cannot be parsed, is skipped silently.
     public static func read(root: String = "/") -> ProcessTable {
-        let host = HostRoot(root)
+        read(HostRoot(root))
+    }
+
+    /// The process table of `host` (see `read(root:)`).
+    static func read(_ host: HostRoot) -> ProcessTable {
         let processes = host.list("proc").compactMap { entry -> ProcessSnapshot? in
             guard !entry.isEmpty, entry.allSatisfy(\.isNumber),
                   let text = try? host.read("proc/\(entry)/stat") else { return nil }

@@ -35,7 +35,11 @@ public enum TemperatureSensors {
     /// A machine without sensors (most VMs) gives an empty list; a sensor that cannot be read or
     /// reports no number (a disconnected input answers with an error) is left out.
     public static func read(root: String = "/") -> [TemperatureReading] {
-        let host = HostRoot(root)
+        read(HostRoot(root))
+    }
+
+    /// The sensors of `host` (see `read(root:)`).
+    static func read(_ host: HostRoot) -> [TemperatureReading] {
         var readings = hwmonReadings(host)
         let chipNames = Set(host.list("sys/class/hwmon").compactMap { chipName(host, "sys/class/hwmon/\($0)") })
         for zone in host.list("sys/class/thermal") where zone.hasPrefix("thermal_zone") {
