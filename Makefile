@@ -24,9 +24,9 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 APT_GET := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get -o DPkg::Lock::Timeout=600
 
 # Needed to build and run.
-RUN_PKGS := libsqlite3-dev libcurl4-openssl-dev libssl-dev zlib1g-dev libjs-chart.js
-# Needed only by the tests and benchmarks (PostgreSQL 15 server, headless browser, load generator).
-TEST_PKGS := postgresql chromium chromium-driver wrk
+RUN_PKGS := libsqlite3-dev libcurl4-openssl-dev libssl-dev zlib1g-dev libjs-chart.js node-xterm esbuild
+# Needed only by the tests and benchmarks (PostgreSQL 15 server, headless browser, load generator, OpenSSH server).
+TEST_PKGS := postgresql chromium chromium-driver wrk openssh-server
 PY_TEST_MODULES := selenium pytest requests
 PIP_INSTALL := PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet
 
@@ -49,7 +49,7 @@ else \
 fi
 endef
 
-.PHONY: deps swift-check build run test-deps test bench clean distclean
+.PHONY: deps swift-check vendor build run test-deps test bench clean distclean
 
 swift-check:
 	@if ! command -v swift >/dev/null 2>&1; then \
@@ -62,7 +62,17 @@ swift-check:
 deps: swift-check
 	@$(call apt_ensure,$(RUN_PKGS))
 
-build:
+# xterm.js for the web terminal, bundled from Debian's node-xterm (CommonJS) into browser files.
+# Generated into the resources the binary embeds; never committed.
+XTERM_SRC := /usr/share/nodejs/xterm/lib
+VENDOR_DIR := Sources/NebulaServer/Public/xterm
+vendor:
+	@mkdir -p $(VENDOR_DIR)
+	esbuild $(XTERM_SRC)/public/Terminal.js --bundle --format=iife --global-name=XTerm --minify --log-level=warning --outfile=$(VENDOR_DIR)/xterm.js
+	esbuild $(XTERM_SRC)/addons/fit/fit.js --bundle --format=iife --global-name=XTermFit --minify --log-level=warning --outfile=$(VENDOR_DIR)/xterm-fit.js
+	cp $(XTERM_SRC)/xterm.css $(VENDOR_DIR)/xterm.css
+
+build: vendor
 	swift build -c release --product nebula
 
 run: deps build
@@ -81,11 +91,12 @@ test-deps: deps
 	  echo "==> python modules present: $(PY_TEST_MODULES)"; \
 	fi
 
-test: test-deps
+test: test-deps vendor
 	scripts/test.sh $(TEST_ARGS)
 
 bench:
 	scripts/bench/run.sh
+	scripts/bench/fleet.sh
 
 # Removes build products but keeps resolved dependency checkouts (no re-fetch needed).
 clean:

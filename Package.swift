@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/JohnSundell/Plot", from: "0.14.0"),
         .package(url: "https://github.com/mattpolzin/OpenAPIKit", from: "6.4.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssh", from: "0.15.1"),
     ],
     targets: [
         .target(
@@ -32,6 +33,17 @@ let package = Package(
         .target(
             name: "HostMetrics",
             dependencies: ["NebulaCore"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "NebulaSSH",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSH", package: "swift-nio-ssh"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -53,6 +65,7 @@ let package = Package(
                 "NebulaCore",
                 "HostMetrics",
                 "NebulaAgent",
+                "NebulaSSH",
                 .product(name: "Vapor", package: "vapor"),
                 .product(name: "Fluent", package: "fluent"),
                 .product(name: "FluentSQLiteDriver", package: "fluent-sqlite-driver"),
@@ -77,6 +90,18 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "nebula-fleet-load",
+            dependencies: [
+                "NebulaAgent",
+                "HostMetrics",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "WebSocketKit", package: "websocket-kit"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Benchmarks/FleetLoad",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "NebulaCoreTests",
             dependencies: ["NebulaCore"],
@@ -86,6 +111,20 @@ let package = Package(
             name: "HostMetricsTests",
             dependencies: ["HostMetrics"],
             resources: [.copy("Fixtures")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "NebulaAgentTests",
+            dependencies: ["NebulaAgent"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "NebulaSSHTests",
+            dependencies: [
+                "NebulaSSH",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -103,6 +142,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 "HostMetrics",
                 "NebulaAgent",
+                "NebulaSSH",
             ],
             swiftSettings: swiftSettings
         ),

@@ -50,6 +50,7 @@ cleanup() {
   fi
   stop_pid "$SERVER_PID" 10
   stop_postgres "$TMP"
+  stop_sshd "$TMP"
   if [[ -n ${NEBULA_KEEP_TMP:-} ]]; then
     echo "test.sh: kept $TMP" >&2
   else
@@ -63,6 +64,9 @@ trap 'exit 143' TERM
 
 STEP="starting PostgreSQL"
 start_postgres "$TMP"
+
+STEP="starting OpenSSH servers"
+start_sshd "$TMP"
 
 STEP="swift test $*"
 echo "==> swift test $*"
@@ -84,6 +88,8 @@ else
 
   STEP="starting the server for page tests"
   echo "==> $BIN serve --host 127.0.0.1 --port $PORT (data: $TMP/pages-data)"
+  # Page tests must never power off this machine: the power commands are harmless here.
+  NEBULA_REBOOT_COMMAND=true NEBULA_SHUTDOWN_COMMAND=true \
   NEBULA_DATA_DIR="$TMP/pages-data" "$BIN" serve --host 127.0.0.1 --port "$PORT" >"$SERVER_LOG" 2>&1 &
   SERVER_PID=$!
   wait_http_ok "http://127.0.0.1:$PORT/readyz" 60 "$SERVER_PID"

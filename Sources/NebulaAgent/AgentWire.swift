@@ -39,6 +39,8 @@ public enum AgentWire {
             case request
             /// Agent → control plane: the outcome of a request (``AgentReply``).
             case reply
+            /// Both ways: one frame of a web terminal session (``TerminalFrame``).
+            case terminal
         }
 
         public var type: Kind
@@ -48,9 +50,10 @@ public enum AgentWire {
         public var intervalSeconds: Int?
         public var request: AgentRequest?
         public var reply: AgentReply?
+        public var terminal: TerminalFrame?
 
         public init(type: Kind, version: String? = nil, hardware: HardwareProfile? = nil, sample: HostSample? = nil, intervalSeconds: Int? = nil,
-                    request: AgentRequest? = nil, reply: AgentReply? = nil) {
+                    request: AgentRequest? = nil, reply: AgentReply? = nil, terminal: TerminalFrame? = nil) {
             self.type = type
             self.version = version
             self.hardware = hardware
@@ -58,6 +61,7 @@ public enum AgentWire {
             self.intervalSeconds = intervalSeconds
             self.request = request
             self.reply = reply
+            self.terminal = terminal
         }
 
         public static let encoder: JSONEncoder = {
@@ -71,5 +75,40 @@ public enum AgentWire {
             decoder.dateDecodingStrategy = .iso8601
             return decoder
         }()
+    }
+}
+
+/// One frame of a terminal session relayed over the agent's WebSocket.
+///
+/// The control plane sends `open` (with a size), then `data` (keystrokes), `resize` and `close`;
+/// the agent answers with `data` (output) and finally `exit` (with a message when it failed).
+public struct TerminalFrame: Codable, Sendable, Equatable {
+    public enum Op: String, Codable, Sendable {
+        case open, data, resize, close, exit
+    }
+
+    public var session: String
+    public var op: Op
+    /// Base64 bytes, for `data`.
+    public var data: String?
+    public var columns: Int?
+    public var rows: Int?
+    /// Why the session ended or could not open, for `exit`.
+    public var message: String?
+
+    public init(session: String, op: Op, data: String? = nil, columns: Int? = nil, rows: Int? = nil, message: String? = nil) {
+        self.session = session
+        self.op = op
+        self.data = data
+        self.columns = columns
+        self.rows = rows
+        self.message = message
+    }
+
+    /// The bytes of a `data` frame (empty when missing or not base64).
+    public var bytes: [UInt8] { data.flatMap { Data(base64Encoded: $0) }.map(Array.init) ?? [] }
+
+    public static func data(_ session: String, _ bytes: [UInt8]) -> TerminalFrame {
+        TerminalFrame(session: session, op: .data, data: Data(bytes).base64EncodedString())
     }
 }

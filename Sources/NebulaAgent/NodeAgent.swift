@@ -131,13 +131,31 @@ public struct NodeAgent: Sendable {
                 // A control plane that vanished without closing (power loss, network cut) is noticed
                 // when pongs stop coming.
                 socket.pingInterval = .seconds(15)
-                socket.onText { socket, text in
-                    guard let message = try? AgentWire.Message.decoder.decode(AgentWire.Message.self, from: Data(text.utf8)),
-                          message.type == .request, let request = message.request else { return }
-                    logger.notice("the control plane asks for \(request.action.rawValue)")
-                    let reply = await actions.perform(request)
-                    if !reply.ok { logger.warning("\(request.action.rawValue) failed: \(reply.message)") }
-                    try? await Self.send(.init(type: .reply, reply: reply), on: socket)
+                // Messages are handled in the order they arrive (the async onText would reorder
+                // them); requests run on their own so a slow reboot command holds nothing up.
+                let terminals = TerminalHost { frame in try? await Self.send(.init(type: .terminal, terminal: frame), on: socket) }
+                let (incoming, received) = AsyncStream<String>.makeStream()
+                // websocket-kit keeps its callbacks on the socket's event loop: install it there.
+                socket.eventLoop.execute { socket.onText { _, text in received.yield(text) } }
+                let handler = Task {
+                    for await text in incoming {
+                        guard let message = try? AgentWire.Message.decoder.decode(AgentWire.Message.self, from: Data(text.utf8)) else { continue }
+                        switch message.type {
+                        case .terminal:
+                            if let frame = message.terminal { await terminals.handle(frame) }
+                        case .request:
+                            guard let request = message.request else { continue }
+                            Task {
+                                logger.notice("the control plane asks for \(request.action.rawValue)")
+                                let reply = await actions.perform(request)
+                                if !reply.ok { logger.warning("\(request.action.rawValue) failed: \(reply.message)") }
+                                try? await Self.send(.init(type: .reply, reply: reply), on: socket)
+                            }
+                        case .hello, .sample, .config, .reply:
+                            break
+                        }
+                    }
+                    await terminals.closeAll()
                 }
                 let reporter = Task {
                     let hardware = try? await sampler.hardwareProfile()
@@ -154,6 +172,8 @@ public struct NodeAgent: Sendable {
                 }
                 try? await socket.onClose.get()
                 reporter.cancel()
+                received.finish()
+                await handler.value
                 closing.finish()
             }
         } catch let error as WebSocketClient.Error {

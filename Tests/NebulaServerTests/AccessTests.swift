@@ -15,6 +15,8 @@ struct RouteTargets {
     /// The local node, named "nas" like the power example: the one server a power action reaches
     /// without an agent (the test configuration's power commands are harmless).
     var localServerID: UUID
+    /// An SSH server (nothing listens on its port: "test connection" reports the refusal).
+    var sshServerID: UUID
     var joinToken: String
 
     static func make(in app: TestApp) async throws -> RouteTargets {
@@ -30,8 +32,9 @@ struct RouteTargets {
                                                             wakeBroadcast: "127.0.0.1", wakePort: 9), by: .system())
         let join = try await services.agents.issueJoinToken(for: server.id, publicURL: app.baseURL, by: .system())
         let local = try await services.fleet.ensureLocalServer(hostName: "nas")
+        let ssh = try await services.fleet.create(.init(name: "ssh-\(suffix)", connection: .ssh, address: "127.0.0.1", port: 1), by: .system())
         return RouteTargets(userID: user.id, tokenID: token.id, jobID: job.id, secretName: secret, serverID: server.id,
-                            localServerID: local, joinToken: join.token)
+                            localServerID: local, sshServerID: ssh.id, joinToken: join.token)
     }
 
     /// A request example with its placeholders filled in.
@@ -48,7 +51,10 @@ struct RouteTargets {
             case "users": return userID.uuidString
             case "tokens": return tokenID.uuidString
             case "jobs": return jobID.uuidString
-            case "servers": return route.path.last?.description == "power" ? localServerID.uuidString : serverID.uuidString
+            case "servers":
+                if route.path.last?.description == "power" { return localServerID.uuidString }
+                if route.path.contains(where: { $0.description == "ssh" }) { return sshServerID.uuidString }
+                return serverID.uuidString
             default: return name
             }
         }.joined(separator: "/")
@@ -144,13 +150,18 @@ extension Route {
                 "POST /servers/:id/revoke": [],
                 "POST /servers/:id/power": [("action", "reboot"), ("confirm", "nas")],
                 "POST /servers/:id/wake": [],
+                "POST /servers/:id/ssh/key": [],
+                "POST /servers/:id/ssh/test": [],
+                "POST /servers/:id/ssh/forget-host-key": [],
             ]
             for route in app.app.routes.all where route.isMutating {
                 let endpoint = try #require(route.endpoint)
                 if route.label == "POST /setup" { continue }  // closed once a user exists; SetupAndLoginTests covers it
                 let action = try #require(endpoint.audit, "\(route.label) changes something but names no audit action")
                 let targets = try await RouteTargets.make(in: app)
-                let before = try await app.auditEntries(action: action).filter { $0.outcome == .success }.count
+                // A connection test is audited with its real outcome (here: refused, nothing listens).
+                let peerDecides = route.path.last?.description == "test"
+                let before = try await app.auditEntries(action: action).filter { peerDecides || $0.outcome == .success }.count
                 // act
                 let response: TestResponse
                 if endpoint.isPage {
@@ -169,7 +180,7 @@ extension Route {
                 }
                 // verify
                 #expect(response.status.code < 400, "\(route.label) → \(response.status.code): \(response.body.prefix(300))")
-                let after = try await app.auditEntries(action: action).filter { $0.outcome == .success }.count
+                let after = try await app.auditEntries(action: action).filter { peerDecides || $0.outcome == .success }.count
                 #expect(after == before + 1, "\(route.label) did not record \(action)")
             }
         }

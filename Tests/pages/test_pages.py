@@ -14,6 +14,7 @@ import requests
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -618,6 +619,90 @@ def test_fleet_shows_the_local_node_live_with_charts_and_manages_servers(admin_d
     wait_for_path(driver, "/servers")
     assert "Server removed" in flash_text(driver)
     assert name not in driver.page_source
+
+
+def local_server_path(driver, base_url):
+    driver.get(base_url + "/servers")
+    wait(driver, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".server-card[data-updated-at]"))
+    return driver.find_element(By.CSS_SELECTOR, ".server-card a.server-name").get_attribute("href")
+
+
+def test_web_terminal_runs_commands_on_the_local_node(admin_driver, base_url):
+    driver = admin_driver
+    driver.get(local_server_path(driver, base_url))
+    driver.find_element(By.LINK_TEXT, "Terminal").click()
+    wait_for_path(driver, r"/servers/[0-9A-Fa-f-]{36}/terminal")
+    wait(driver, 15).until(lambda d: d.find_element(By.CSS_SELECTOR, "[data-terminal-status]").text == "connected")
+    wait(driver, 15).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".xterm-helper-textarea"))
+    typing = driver.find_element(By.CSS_SELECTOR, ".xterm-helper-textarea")
+    typing.send_keys("echo nebula-$((6*7)) \u00e9t\u00e9" + Keys.ENTER)
+    wait(driver, 15).until(lambda d: "nebula-42 été" in d.find_element(By.CSS_SELECTOR, ".xterm-rows").text)
+    screenshot(driver, "terminal")
+    typing.send_keys("exit" + Keys.ENTER)
+    wait(driver, 15).until(lambda d: d.find_element(By.CSS_SELECTOR, "[data-terminal-status]").text == "ended")
+
+
+def test_power_card_needs_the_name_and_reboots_with_the_configured_command(admin_driver, base_url):
+    driver = admin_driver
+    path = local_server_path(driver, base_url).replace(base_url, "")
+    driver.get(base_url + path)
+    name = driver.find_element(By.CSS_SELECTOR, "h1.page-title").text
+    form = form_with(driver, path + "/power")
+    fill(form, "confirm", "not-the-name")
+    form.find_element(By.CSS_SELECTOR, "button[value=reboot]").click()
+    assert "Type the server's name" in wait(driver).until(lambda d: flash_text(d))
+    form = form_with(driver, path + "/power")
+    fill(form, "confirm", name)
+    form.find_element(By.CSS_SELECTOR, "button[value=reboot]").click()
+    # make test runs this server with NEBULA_REBOOT_COMMAND=true: harmless, and it succeeds.
+    wait(driver).until(lambda d: "accepted" in flash_text(d))
+    screenshot(driver, "server-power")
+
+
+def test_agent_join_token_wake_on_lan_and_ssh_key_flows(admin_driver, base_url):
+    driver = admin_driver
+    # An agent server: a join token and the command to run on the node.
+    name = unique("pi")
+    driver.get(base_url + "/servers")
+    form = form_with(driver, "/servers")
+    fill(form, "name", name)
+    submit(form)
+    path = wait_for_path(driver, r"/servers/[0-9A-Fa-f-]{36}").split("?")[0]
+    submit(form_with(driver, path + "/join-token"))
+    command = wait(driver).until(lambda d: d.find_element(By.ID, "join-command")).text
+    assert "nebula agent --server" in command and "--token" in command
+    screenshot(driver, "server-join-token")
+    # Wake-on-LAN: a MAC under Edit, then a packet from the control plane (to loopback here).
+    driver.get(base_url + path)
+    form = form_with(driver, path)
+    fill(form, "macAddress", "52:54:00:aa:bb:cc")
+    fill(form, "wakeBroadcast", "127.0.0.1")
+    submit(form)
+    wait(driver).until(lambda d: "Saved" in flash_text(d))
+    submit(form_with(driver, path + "/wake"))
+    assert "magic packet for 52:54:00:aa:bb:cc" in wait(driver).until(lambda d: flash_text(d))
+    driver.execute_script("window.confirm = () => true")
+    submit(form_with(driver, path + "/delete"))
+    wait_for_path(driver, "/servers")
+
+    # An SSH server: generate a key, see its authorized_keys line, and an exact failure.
+    name = unique("vps")
+    form = form_with(driver, "/servers")
+    fill(form, "name", name)
+    Select(form.find_element(By.NAME, "connection")).select_by_value("ssh")
+    fill(form, "address", "127.0.0.1")
+    fill(form, "port", "1")
+    submit(form)
+    path = wait_for_path(driver, r"/servers/[0-9A-Fa-f-]{36}").split("?")[0]
+    submit(form_with(driver, path + "/ssh/key"))
+    line = wait(driver).until(lambda d: d.find_element(By.ID, "authorized-keys-line")).text
+    assert line.startswith("ssh-ed25519 AAAA")
+    submit(form_with(driver, path + "/ssh/test"))
+    assert "refused" in wait(driver).until(lambda d: flash_text(d))
+    screenshot(driver, "server-ssh")
+    driver.execute_script("window.confirm = () => true")
+    submit(form_with(driver, path + "/delete"))
+    wait_for_path(driver, "/servers")
 
 
 # ------------------------------------------------------------------ logout

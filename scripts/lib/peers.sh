@@ -168,3 +168,110 @@ stop_pid() {
   wait "$pid" 2>/dev/null || true
   return 0
 }
+
+# start_sshd DIR — two throwaway OpenSSH servers on 127.0.0.1 (free ports), files in DIR/sshd.
+# Both accept the same keys (DIR/sshd/authorized_keys, which starts with DIR/sshd/userkey.pub; tests
+# append their own keys) for the current user, but have different host keys: the second ("alt") one
+# lets tests simulate a host whose key changed. Exports NEBULA_TEST_SSH_PORT, NEBULA_TEST_SSH_ALT_PORT,
+# NEBULA_TEST_SSH_USER, NEBULA_TEST_SSH_KEY, NEBULA_TEST_SSH_AUTHORIZED_KEYS and
+# NEBULA_TEST_SSH_HOSTKEY_PUB. Stop them with stop_sshd DIR.
+start_sshd() {
+  local dir=${1:?usage: start_sshd DIR}
+  local sdir name port=""
+  dir=$(cd "$dir" && pwd) || return 1
+  sdir=$dir/sshd
+  if [[ ! -x /usr/sbin/sshd ]]; then
+    echo "peers: /usr/sbin/sshd not found (apt-get install openssh-server, or: make test-deps)" >&2
+    return 1
+  fi
+  # sshd refuses to start without its privilege-separation directory.
+  mkdir -p /run/sshd 2>/dev/null || [[ -d /run/sshd ]] || {
+    echo "peers: cannot create /run/sshd (sshd needs it; run as root or create it once with sudo)" >&2
+    return 1
+  }
+  mkdir -p "$sdir" || return 1
+  chmod 755 "$sdir" || return 1
+  for name in hostkey hostkey2 userkey; do
+    if [[ ! -f $sdir/$name ]]; then
+      ssh-keygen -q -t ed25519 -N '' -C "nebula-test-$name" -f "$sdir/$name" || return 1
+    fi
+  done
+  [[ -f $sdir/authorized_keys ]] || cp "$sdir/userkey.pub" "$sdir/authorized_keys" || return 1
+  chmod 644 "$sdir/authorized_keys" || return 1
+
+  local port_a="" port_b="" which hostkey
+  for which in a b; do
+    hostkey=$sdir/hostkey
+    [[ $which == b ]] && hostkey=$sdir/hostkey2
+    if ! port=$(_start_one_sshd "$sdir" "$which" "$hostkey"); then
+      stop_sshd "$dir"
+      return 1
+    fi
+    if [[ $which == a ]]; then port_a=$port; else port_b=$port; fi
+  done
+
+  export NEBULA_TEST_SSH_PORT=$port_a
+  export NEBULA_TEST_SSH_ALT_PORT=$port_b
+  export NEBULA_TEST_SSH_USER
+  NEBULA_TEST_SSH_USER=$(id -un)
+  export NEBULA_TEST_SSH_KEY=$sdir/userkey
+  export NEBULA_TEST_SSH_AUTHORIZED_KEYS=$sdir/authorized_keys
+  export NEBULA_TEST_SSH_HOSTKEY_PUB=$sdir/hostkey.pub
+  echo "peers: $(ssh -V 2>&1 | cut -d, -f1) sshd on 127.0.0.1:$port_a and :$port_b (alt host key) ($sdir)" >&2
+}
+
+# _start_one_sshd SDIR NAME HOSTKEY — start one sshd (config SDIR/sshd_NAME.config) on a free port,
+# print the port. Retries when the port was taken between free_port and sshd binding it.
+_start_one_sshd() {
+  local sdir=$1 name=$2 hostkey=$3 attempt port pid i
+  for attempt in 1 2 3; do
+    port=$(free_port) || return 1
+    cat >"$sdir/sshd_$name.config" <<CFG
+Port $port
+ListenAddress 127.0.0.1
+HostKey $hostkey
+PidFile $sdir/sshd_$name.pid
+AuthorizedKeysFile $sdir/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+PrintMotd no
+PrintLastLog no
+MaxStartups 100
+MaxSessions 100
+Subsystem sftp /usr/lib/openssh/sftp-server
+CFG
+    # -D: stay in the foreground (as our background job) so a failed bind is seen as an exit.
+    /usr/sbin/sshd -D -f "$sdir/sshd_$name.config" -E "$sdir/sshd_$name.log" </dev/null >/dev/null 2>&1 &
+    pid=$!
+    printf '%s\n' "$pid" >"$sdir/sshd_$name.job"
+    for ((i = 0; i < 100; i++)); do
+      pid_alive "$pid" || break
+      if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        printf '%s\n' "$port"
+        return 0
+      fi
+      sleep 0.1
+    done
+    stop_pid "$pid" 2
+    rm -f "$sdir/sshd_$name.job"
+  done
+  echo "peers: sshd ($name) did not start; log:" >&2
+  cat "$sdir/sshd_$name.log" >&2 2>/dev/null || true
+  return 1
+}
+
+# stop_sshd DIR — stop the servers started by start_sshd DIR (no-op if none; safe to call twice).
+stop_sshd() {
+  local dir=${1:?usage: stop_sshd DIR}
+  local name pid
+  for name in a b; do
+    [[ -f $dir/sshd/sshd_$name.job ]] || continue
+    pid=$(head -n 1 "$dir/sshd/sshd_$name.job" 2>/dev/null) || pid=""
+    stop_pid "$pid" 5
+    rm -f "$dir/sshd/sshd_$name.job"
+  done
+  return 0
+}

@@ -15,6 +15,7 @@ enum Migrations {
         CreateAgentAccess(),
         CreateMetricRollups(),
         AddWakeOnLAN(),
+        AddSSHAccess(),
     ]
 }
 

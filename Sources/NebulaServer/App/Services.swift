@@ -22,10 +22,13 @@ final class NebulaServices: Sendable {
     let fleetMonitor: FleetMonitor
     let agents: AgentAccess
     let power: PowerService
+    let terminals: TerminalService
+    let ssh: SSHAccess
+    let sshMonitor: SSHMonitor
 
     init(config: Config, vault: Vault, audit: AuditLog, events: EventBus, jobs: JobQueue, worker: JobWorker?,
          identity: IdentityService, secrets: SecretsService, settings: SettingsService, metrics: ServerMetrics,
-         maintenance: MaintenanceScheduler, fleet: FleetService, fleetMonitor: FleetMonitor, agents: AgentAccess, power: PowerService) {
+         maintenance: MaintenanceScheduler, fleet: FleetService, fleetMonitor: FleetMonitor, agents: AgentAccess, power: PowerService, terminals: TerminalService, ssh: SSHAccess, sshMonitor: SSHMonitor) {
         self.config = config
         self.vault = vault
         self.audit = audit
@@ -40,6 +43,9 @@ final class NebulaServices: Sendable {
         self.fleet = fleet
         self.fleetMonitor = fleetMonitor
         self.power = power
+        self.terminals = terminals
+        self.ssh = ssh
+        self.sshMonitor = sshMonitor
         self.agents = agents
     }
 }

@@ -4,6 +4,7 @@ import FluentSQLiteDriver
 import Foundation
 import NebulaAgent
 import NebulaCore
+import NebulaSSH
 import SQLKit
 import Vapor
 
@@ -87,6 +88,7 @@ public func configure(_ app: Application, config: Config, options: RuntimeOption
         services.worker?.start()
         services.maintenance.start()
         services.fleetMonitor.start()
+        services.sshMonitor.start()
     }
     app.lifecycle.use(BackgroundWorkLifecycle(services: services))
 }
@@ -107,6 +109,7 @@ private func buildServices(app: Application, config: Config, vault: Vault, isPos
         auditRetentionDays: config.auditRetentionDays, jobRetentionDays: 30))
     let fleet = FleetService(db: db, audit: audit, events: events, interval: config.metricsInterval)
     let connections = AgentConnections()
+    let ssh = SSHAccess(db: db, secrets: secrets, audit: audit, events: events, client: DefaultSSHClient(logger: logger), timeout: config.sshTimeout)
     jobs.register(RetentionJob(settings: settings, events: events, audit: audit, identity: identity))
     jobs.register(MetricsRollupJob(history: fleet.history))
     let worker = config.runsJobWorker
@@ -116,9 +119,11 @@ private func buildServices(app: Application, config: Config, vault: Vault, isPos
                     identity: identity, secrets: secrets, settings: settings, metrics: metrics,
                     maintenance: MaintenanceScheduler(queue: jobs), fleet: fleet,
                     fleetMonitor: FleetMonitor(fleet: fleet, measuresLocalHost: config.measuresLocalHost, logger: logger),
-                    agents: AgentAccess(db: db, audit: audit, events: events, fleet: fleet, connections: connections),
+                    agents: AgentAccess(db: db, audit: audit, events: events, fleet: fleet, connections: connections, metrics: metrics),
                     power: PowerService(db: db, audit: audit, events: events, connections: connections,
-                                        localActions: NodeActions(power: config.powerCommands), remote: nil))
+                                        localActions: NodeActions(power: config.powerCommands), remote: ssh),
+                    terminals: TerminalService(db: db, audit: audit, connections: connections, remote: ssh),
+                    ssh: ssh, sshMonitor: SSHMonitor(ssh: ssh, fleet: fleet, logger: logger))
 }
 
 /// Stops background work before the application (and its database pool) shuts down.
@@ -128,6 +133,7 @@ struct BackgroundWorkLifecycle: LifecycleHandler {
     func shutdownAsync(_ application: Application) async {
         services.maintenance.stop()
         await services.fleetMonitor.stop()
+        await services.sshMonitor.stop()
         await services.agents.connections.closeAll()
         await services.worker?.stop()
         await services.events.stop()

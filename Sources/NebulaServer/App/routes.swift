@@ -13,6 +13,8 @@ func routes(_ app: Application) throws {
     try api.register(collection: ServersController())
     try api.register(collection: AgentController())
     try api.register(collection: PowerController())
+    try api.register(collection: TerminalController())
+    try api.register(collection: SSHController())
     try app.register(collection: WebPages())
     try app.register(collection: VendorFiles())
 }

@@ -12,6 +12,8 @@ struct AgentAccess: Sendable {
     let events: EventBus
     let fleet: FleetService
     let connections: AgentConnections
+    /// Where the time to store each agent sample is recorded (`nebula_agent_ingest_seconds`).
+    let metrics: ServerMetrics
     static let joinTokenLifetime: TimeInterval = 3600
 
     struct IssuedJoinToken: Content {
@@ -97,26 +99,37 @@ struct AgentAccess: Sendable {
     /// Handles one agent WebSocket: hello (hardware), then samples until it closes. Handlers are
     /// attached before anything else happens, so no early message is missed.
     func attach(_ socket: WebSocket, serverID: UUID, logger: Logger) {
-        socket.onText { socket, text in
-            guard text.utf8.count < 4 << 20,
-                  let message = try? AgentWire.Message.decoder.decode(AgentWire.Message.self, from: Data(text.utf8)) else {
-                logger.warning("agent of server \(serverID) sent a malformed message; closing")
-                try? await socket.close(code: .unacceptableData)
-                return
-            }
-            do {
+        // One consumer in arrival order (the async onText would reorder terminal frames); samples
+        // are stored off that path so a slow database never delays a terminal.
+        let (incoming, received) = AsyncStream<String>.makeStream()
+        socket.onText { _, text in received.yield(text) }
+        socket.onClose.whenComplete { _ in received.finish() }
+        Task { [fleet, connections, metrics] in
+            for await text in incoming {
+                guard text.utf8.count < 4 << 20,
+                      let message = try? AgentWire.Message.decoder.decode(AgentWire.Message.self, from: Data(text.utf8)) else {
+                    logger.warning("agent of server \(serverID) sent a malformed message; closing")
+                    try? await socket.close(code: .unacceptableData)
+                    return
+                }
                 switch message.type {
                 case .hello:
-                    try await fleet.recordHello(serverID: serverID, version: message.version, hardware: message.hardware)
+                    await Self.recording(serverID, logger) { try await fleet.recordHello(serverID: serverID, version: message.version, hardware: message.hardware) }
                 case .sample:
-                    if let sample = message.sample { try await fleet.ingest(sample, for: serverID) }
+                    if let sample = message.sample {
+                        Task {
+                            let started = ContinuousClock.now
+                            await Self.recording(serverID, logger) { try await fleet.ingest(sample, for: serverID) }
+                            metrics.recordAgentIngest(ContinuousClock.now - started)
+                        }
+                    }
                 case .reply:
                     if let reply = message.reply { await connections.deliver(reply, from: serverID) }
+                case .terminal:
+                    if let frame = message.terminal { await connections.route(frame, from: serverID) }
                 case .config, .request:
                     break
                 }
-            } catch {
-                logger.warning("could not record a message from the agent of server \(serverID): \(String(reflecting: error))")
             }
         }
         let interval = Int(fleet.interval.seconds)
@@ -131,10 +144,63 @@ struct AgentAccess: Sendable {
     }
 }
 
+extension AgentAccess {
+    static func recording(_ serverID: UUID, _ logger: Logger, _ body: () async throws -> Void) async {
+        do {
+            try await body()
+        } catch {
+            logger.warning("could not record a message from the agent of server \(serverID): \(String(reflecting: error))")
+        }
+    }
+}
+
 /// The open agent WebSockets, so a revoke can close one at once and a request can reach a node.
 actor AgentConnections {
     private var sockets: [UUID: [ObjectIdentifier: WebSocket]] = [:]
     private var pending: [String: (server: UUID, continuation: CheckedContinuation<AgentReply, any Error>)] = [:]
+    private var terminals: [String: (server: UUID, output: AsyncStream<[UInt8]>.Continuation, ending: AgentTerminal.Ending)] = [:]
+
+    /// Opens a shell on the node; its output arrives through ``route(_:from:)``.
+    func openTerminal(on serverID: UUID, columns: Int, rows: Int) async throws -> AgentTerminal {
+        guard isConnected(serverID) else {
+            throw NebulaError.conflict("The node's agent is not connected; a terminal needs it online.", code: "node_offline")
+        }
+        let session = UUID().uuidString
+        let (output, continuation) = AsyncStream<[UInt8]>.makeStream(bufferingPolicy: .bufferingNewest(1024))
+        let ending = AgentTerminal.Ending()
+        terminals[session] = (serverID, continuation, ending)
+        let terminal = AgentTerminal(session: session, serverID: serverID, output: output, ending: ending, connections: self)
+        try await send(TerminalFrame(session: session, op: .open, columns: columns, rows: rows), to: serverID)
+        return terminal
+    }
+
+    /// A terminal frame from a node: output for the browser, or the end of the session.
+    func route(_ frame: TerminalFrame, from serverID: UUID) {
+        guard let terminal = terminals[frame.session], terminal.server == serverID else { return }
+        switch frame.op {
+        case .data:
+            terminal.output.yield(frame.bytes)
+        case .exit:
+            terminals.removeValue(forKey: frame.session)
+            terminal.ending.set(frame.message ?? "the session ended")
+            terminal.output.finish()
+        case .open, .resize, .close:
+            break
+        }
+    }
+
+    func send(_ frame: TerminalFrame, to serverID: UUID) async throws {
+        guard let socket = sockets[serverID]?.values.first else {
+            throw NebulaError.conflict("The node's agent disconnected.", code: "node_offline")
+        }
+        let text = String(decoding: try AgentWire.Message.encoder.encode(AgentWire.Message(type: .terminal, terminal: frame)), as: UTF8.self)
+        try await socket.send(text)
+    }
+
+    func endTerminal(_ session: String) {
+        guard let terminal = terminals.removeValue(forKey: session) else { return }
+        terminal.output.finish()
+    }
 
     /// Whether the node has an open connection.
     func isConnected(_ serverID: UUID) -> Bool {
@@ -188,6 +254,11 @@ actor AgentConnections {
             for (id, waiting) in pending where waiting.server == serverID {
                 fail(id, NebulaError.badGateway("The node disconnected before it answered.", code: "node_unreachable"))
             }
+            for (session, terminal) in terminals where terminal.server == serverID {
+                terminals.removeValue(forKey: session)
+                terminal.ending.set("the node disconnected")
+                terminal.output.finish()
+            }
         }
     }
 
@@ -202,5 +273,36 @@ actor AgentConnections {
     /// On shutdown: agents notice at once and reconnect to whichever replica is up.
     func closeAll() async {
         for serverID in Array(sockets.keys) { await close(serverID) }
+    }
+}
+
+/// A shell on an agent node, relayed over its WebSocket.
+struct AgentTerminal: TerminalSession {
+    /// Why the session ended, once it has.
+    final class Ending: Sendable {
+        private let reason = LockedValue<String?>(nil)
+        func set(_ text: String) { reason.withLock { $0 = $0 ?? text } }
+        var message: String? { reason.withLock { $0 } }
+    }
+
+    let session: String
+    let serverID: UUID
+    let output: AsyncStream<[UInt8]>
+    let ending: Ending
+    let connections: AgentConnections
+
+    var endMessage: String { ending.message ?? "the terminal was closed" }
+
+    func write(_ bytes: [UInt8]) async throws {
+        try await connections.send(.data(session, bytes), to: serverID)
+    }
+
+    func resize(columns: Int, rows: Int) async throws {
+        try await connections.send(TerminalFrame(session: session, op: .resize, columns: columns, rows: rows), to: serverID)
+    }
+
+    func close() async {
+        try? await connections.send(TerminalFrame(session: session, op: .close), to: serverID)
+        await connections.endTerminal(session)
     }
 }

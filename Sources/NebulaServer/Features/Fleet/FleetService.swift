@@ -141,7 +141,6 @@ struct FleetService: Sendable {
         let cutoff = now.addingTimeInterval(-3 * interval.seconds)
         let silent = try await ServerRecord.query(on: db)
             .filter(\.$status == .online)
-            .filter(\.$connection != .ssh)
             .filter(\.$lastSeenAt < cutoff)
             .all()
         for server in silent {

@@ -46,7 +46,7 @@ struct PowerService: Sendable {
                 guard let remote else {
                     throw NebulaError.conflict("Power actions over SSH are not available in this build.", code: "unsupported")
                 }
-                reply = try await remote.power(action, server: server)
+                reply = try await remote.power(action, server: server, commands: localActions.power)
             }
         } catch {
             try await audit.record(auditAction, target: "server:\(server.name)", outcome: .failure, by: actor, detail: "\(action.rawValue): \(error)")
@@ -103,5 +103,5 @@ struct PowerService: Sendable {
 
 /// Runs reboot or shutdown on a server the control plane reaches over SSH.
 protocol RemotePowerControl: Sendable {
-    func power(_ action: PowerService.PowerAction, server: ServerRecord) async throws -> AgentReply
+    func power(_ action: PowerService.PowerAction, server: ServerRecord, commands: PowerCommands) async throws -> AgentReply
 }

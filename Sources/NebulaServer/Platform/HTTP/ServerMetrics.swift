@@ -12,6 +12,7 @@ final class ServerMetrics: Sendable {
     private static var latency: MetricNameDescriptor { MetricNameDescriptor(namespace: "nebula", subsystem: "http", metricName: "request_duration", unitName: "seconds", helpText: "HTTP request latency by method and route.") }
     private static var jobsFinished: MetricNameDescriptor { MetricNameDescriptor(namespace: "nebula", subsystem: "jobs", metricName: "finished", unitName: "total", helpText: "Jobs that ended, by type and outcome.") }
     private static var jobsByStatus: MetricNameDescriptor { MetricNameDescriptor(namespace: "nebula", subsystem: "jobs", metricName: "in_status", unitName: "count", helpText: "Jobs currently in each status.") }
+    private static var agentIngest: MetricNameDescriptor { MetricNameDescriptor(namespace: "nebula", subsystem: "agent", metricName: "ingest", unitName: "seconds", helpText: "Time to store one agent sample.") }
     private static let buckets: [Duration] = [.milliseconds(1), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
                                               .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(5)]
 
@@ -19,6 +20,14 @@ final class ServerMetrics: Sendable {
         registry.makeCounter(descriptor: Self.requests, labels: [("method", method), ("route", route), ("status", String(status))]).increment()
         registry.makeDurationHistogram(descriptor: Self.latency, labels: [("method", method), ("route", route)], buckets: Self.buckets).record(duration)
     }
+
+    func recordAgentIngest(_ duration: Duration) {
+        registry.makeDurationHistogram(descriptor: Self.agentIngest, buckets: Self.fineBuckets).record(duration)
+    }
+
+    /// Finer buckets for work that should take milliseconds.
+    private static let fineBuckets: [Duration] = [.microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
+                                                  .milliseconds(20), .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1)]
 
     func recordJobFinished(type: String, outcome: JobStatus) {
         registry.makeCounter(descriptor: Self.jobsFinished, labels: [("type", type), ("outcome", outcome.rawValue)]).increment()

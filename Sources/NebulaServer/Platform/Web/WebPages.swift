@@ -39,6 +39,8 @@ struct WebPages: RouteCollection {
         }
         ServersPages.register(featurePage)
         PowerPages.register(featurePage)
+        TerminalPage.register(featurePage)
+        SSHPages.register(featurePage)
         page(.GET, "settings", role: .viewer, use: SettingsPage.show)
         page(.POST, "settings", role: .admin, audit: "settings.update", use: SettingsPage.update)
     }

@@ -27,6 +27,10 @@ final class ServerRecord: Model, @unchecked Sendable {
     @OptionalField(key: "mac_address") var macAddress: String?
     @OptionalField(key: "wake_broadcast") var wakeBroadcast: String?
     @OptionalField(key: "wake_port") var wakePort: Int?
+    /// SSH servers: the host key (OpenSSH format) pinned on first use.
+    @OptionalField(key: "ssh_host_key") var sshHostKey: String?
+    /// Why the last attempt to reach the server failed (SSH servers), for its page.
+    @OptionalField(key: "last_error") var lastError: String?
     @Timestamp(key: "created_at", on: .create) var createdAt: Date?
     @Timestamp(key: "updated_at", on: .update) var updatedAt: Date?
 

@@ -63,12 +63,20 @@ enum ServersPages {
         let range = req.query[String.self, at: "range"].flatMap(MetricsRange.init(rawValue:)) ?? .hour
         let joined = try await ServerRecord.find(id, on: req.db)?.agentCredentialHash != nil
         let hardware = try await fleet.hardwareProfile(of: id)
+        let sshStatus = server.connection == .ssh ? try await req.nebula.ssh.status(of: id, by: try req.actor) : nil
         let relays = canEdit ? try await fleet.list(by: try req.actor).items.filter { $0.status == .online && $0.connection != .ssh } : []
-        return req.render(Layout.page(context, actions: StatusBadge(server.status.rawValue)) {
+        let actions = Div {
+            StatusBadge(server.status.rawValue)
+            if canEdit { LinkButton("Terminal", href: "/servers/\(server.id)/terminal", style: .secondary) }
+        }.class("button-row")
+        return req.render(Layout.page(context, actions: actions) {
             if let issued {
                 Card(title: "Join this node", subtitle: "Run this on the node within the hour. The token works once and is not shown again.") {
                     CodeBlock(issued.command, id: "join-command")
                 }
+            }
+            if let sshStatus {
+                SSHCard(server: server, status: sshStatus, canEdit: canEdit, csrfToken: context.csrfToken)
             }
             if server.connection == .agent {
                 Card(title: "Agent", subtitle: joined ? "An agent has joined as this server." : "No agent has joined yet.") {

@@ -17,3 +17,20 @@ struct AddWakeOnLAN: AsyncMigration {
         }
     }
 }
+
+/// The pinned SSH host key and the last connection error per server.
+struct AddSSHAccess: AsyncMigration {
+    static let columns = ["ssh_host_key", "last_error"]
+
+    func prepare(on database: any Database) async throws {
+        for name in Self.columns {
+            try await database.schema(ServerRecord.schema).field(.string(name), .string).update()
+        }
+    }
+
+    func revert(on database: any Database) async throws {
+        for name in Self.columns {
+            try await database.schema(ServerRecord.schema).deleteField(.string(name)).update()
+        }
+    }
+}
