@@ -7,17 +7,24 @@ public struct AgentRequest: Codable, Sendable, Equatable {
         case shutdown = "power.shutdown"
         /// Send a Wake-on-LAN packet into this node's LAN.
         case wake
+        /// A file browser operation inside the roots the control plane configured for this node.
+        case files
     }
 
     public var id: String
     public var action: Action
     /// For `wake`.
     public var wake: WakeTarget?
+    /// For `files`: the operation and the roots it is confined to.
+    public var files: FileRequest?
+    public var roots: FileRoots?
 
-    public init(id: String = UUID().uuidString, action: Action, wake: WakeTarget? = nil) {
+    public init(id: String = UUID().uuidString, action: Action, wake: WakeTarget? = nil, files: FileRequest? = nil, roots: FileRoots? = nil) {
         self.id = id
         self.action = action
         self.wake = wake
+        self.files = files
+        self.roots = roots
     }
 }
 
@@ -27,11 +34,14 @@ public struct AgentReply: Codable, Sendable, Equatable {
     public var ok: Bool
     /// What happened, or exactly what failed.
     public var message: String
+    /// For `files`: the operation's result (its own `ok` and error say how the operation went).
+    public var files: FileResponse?
 
-    public init(id: String, ok: Bool, message: String) {
+    public init(id: String, ok: Bool, message: String, files: FileResponse? = nil) {
         self.id = id
         self.ok = ok
         self.message = message
+        self.files = files
     }
 }
 
@@ -62,7 +72,7 @@ public struct PowerCommands: Sendable, Equatable {
         switch action {
         case .reboot: reboot
         case .shutdown: shutdown
-        case .wake: nil
+        case .wake, .files: nil
         }
     }
 }
@@ -70,9 +80,12 @@ public struct PowerCommands: Sendable, Equatable {
 /// Carries out what the control plane asks of this node.
 public struct NodeActions: Sendable {
     public var power: PowerCommands
+    /// One `FileAccess` per set of roots, so chunked uploads survive between requests.
+    public let files: FileAccessCache
 
-    public init(power: PowerCommands = .systemd) {
+    public init(power: PowerCommands = .systemd, files: FileAccessCache = FileAccessCache()) {
         self.power = power
+        self.files = files
     }
 
     public func perform(_ request: AgentRequest) async -> AgentReply {
@@ -88,6 +101,10 @@ public struct NodeActions: Sendable {
             } catch {
                 return reply(request, false, "`\(command.joined(separator: " "))` could not run: \(error)")
             }
+        case .files:
+            guard let fileRequest = request.files, let roots = request.roots else { return reply(request, false, "a files request needs an operation and roots") }
+            let response = await files.access(for: roots).handle(fileRequest)
+            return AgentReply(id: request.id, ok: true, message: response.ok ? "done" : (response.error?.message ?? "failed"), files: response)
         case .wake:
             guard let target = request.wake else { return reply(request, false, "a wake request needs a MAC address") }
             do {
@@ -101,6 +118,26 @@ public struct NodeActions: Sendable {
 
     private func reply(_ request: AgentRequest, _ ok: Bool, _ message: String) -> AgentReply {
         AgentReply(id: request.id, ok: ok, message: message)
+    }
+}
+
+/// The file browser's `FileAccess` for each set of roots, kept so uploads in progress (and their
+/// size limits) survive from one request to the next.
+public actor FileAccessCache {
+    private var byRoots: [FileRoots: FileAccess] = [:]
+    public let maxUploadBytes: Int64
+
+    public init(maxUploadBytes: Int64 = FileAccess.defaultMaxUploadBytes) {
+        self.maxUploadBytes = maxUploadBytes
+    }
+
+    public func access(for roots: FileRoots) -> FileAccess {
+        if let existing = byRoots[roots] { return existing }
+        // Roots change rarely; a bounded cache keeps a misbehaving caller from growing it forever.
+        if byRoots.count >= 64 { byRoots.removeAll() }
+        let created = FileAccess(roots: roots, maxUploadBytes: maxUploadBytes)
+        byRoots[roots] = created
+        return created
     }
 }
 

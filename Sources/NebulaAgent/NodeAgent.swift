@@ -127,7 +127,9 @@ public struct NodeAgent: Sendable {
         let logger = logger
         let actions = actions
         do {
-            try await WebSocket.connect(to: url, headers: headers, on: MultiThreadedEventLoopGroup.singleton) { socket in
+            // File chunks (1 MiB, base64 in JSON) need frames well over websocket-kit's 16 KiB default.
+            let configuration = WebSocketClient.Configuration(maxFrameSize: 4 << 20)
+            try await WebSocket.connect(to: url, headers: headers, configuration: configuration, on: MultiThreadedEventLoopGroup.singleton) { socket in
                 // A control plane that vanished without closing (power loss, network cut) is noticed
                 // when pongs stop coming.
                 socket.pingInterval = .seconds(15)

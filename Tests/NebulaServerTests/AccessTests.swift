@@ -32,6 +32,11 @@ struct RouteTargets {
                                                             wakeBroadcast: "127.0.0.1", wakePort: 9), by: .system())
         let join = try await services.agents.issueJoinToken(for: server.id, publicURL: app.baseURL, by: .system())
         let local = try await services.fleet.ensureLocalServer(hostName: "nas")
+        // The local node shares a fresh folder holding a.txt and media/, the names the file examples use.
+        let files = app.directory.appendingPathComponent("files-\(suffix)")
+        try FileManager.default.createDirectory(at: files.appendingPathComponent("media"), withIntermediateDirectories: true)
+        try Data("a".utf8).write(to: files.appendingPathComponent("a.txt"))
+        _ = try await services.fleet.update(local, .init(fileRoots: [files.path]), by: .system())
         let ssh = try await services.fleet.create(.init(name: "ssh-\(suffix)", connection: .ssh, address: "127.0.0.1", port: 1), by: .system())
         return RouteTargets(userID: user.id, tokenID: token.id, jobID: job.id, secretName: secret, serverID: server.id,
                             localServerID: local, sshServerID: ssh.id, joinToken: join.token)
@@ -42,8 +47,12 @@ struct RouteTargets {
         example?.replacingOccurrences(of: "$JOIN_TOKEN", with: joinToken)
     }
 
-    /// The route's path with its parameters filled in.
+    /// The route's path with its parameters filled in (and the file an upload writes).
     func path(for route: Route) -> String {
+        route.path.last?.description == "upload" ? parameters(route) + "?root=0&path=uploaded.txt" : parameters(route)
+    }
+
+    private func parameters(_ route: Route) -> String {
         "/" + route.path.map { component -> String in
             guard case .parameter(let name) = component else { return component.description }
             if name == "name" { return secretName }
@@ -52,7 +61,9 @@ struct RouteTargets {
             case "tokens": return tokenID.uuidString
             case "jobs": return jobID.uuidString
             case "servers":
-                if route.path.last?.description == "power" { return localServerID.uuidString }
+                if route.path.last?.description == "power" || route.path.contains(where: { $0.description == "files" }) {
+                    return localServerID.uuidString
+                }
                 if route.path.contains(where: { $0.description == "ssh" }) { return sshServerID.uuidString }
                 return serverID.uuidString
             default: return name
@@ -153,6 +164,9 @@ extension Route {
                 "POST /servers/:id/ssh/key": [],
                 "POST /servers/:id/ssh/test": [],
                 "POST /servers/:id/ssh/forget-host-key": [],
+                "POST /servers/:id/files/mkdir": [("root", "0"), ("base", "media"), ("name", "page-folder")],
+                "POST /servers/:id/files/rename": [("root", "0"), ("path", "a.txt"), ("to", "c.txt")],
+                "POST /servers/:id/files/delete": [("root", "0"), ("path", "a.txt")],
             ]
             for route in app.app.routes.all where route.isMutating {
                 let endpoint = try #require(route.endpoint)

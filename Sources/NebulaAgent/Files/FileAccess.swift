@@ -443,7 +443,11 @@ extension FileAccess {
             let batch: (names: [(name: String, isDirectory: Bool?)], complete: Bool)
             do throws(Errno) { batch = try Posix.directoryEntries(fd, limit: 10_000) } catch { throw failure(error, display) }
             for item in batch.names {
-                guard let status = try? Posix.statAt(fd, item.name) else { continue }   // gone already
+                let status: FileStatus
+                do throws(Errno) { status = try Posix.statAt(fd, item.name) } catch {
+                    if error.code == ENOENT { continue }   // gone already
+                    throw failure(error, display)
+                }
                 if status.kind == .directory {
                     try removeTree(item.name, in: fd, device: device, depth: depth + 1, display)
                 } else {

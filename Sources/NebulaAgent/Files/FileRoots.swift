@@ -7,7 +7,7 @@ import Foundation
 /// `..` or control characters, and appears once; at most ``maxCount`` roots. A root may itself be or
 /// contain a symbolic link: it is resolved when used, because the administrator chose it. An empty
 /// list means the file browser is off.
-public struct FileRoots: Sendable, Codable, Equatable {
+public struct FileRoots: Sendable, Codable, Hashable {
     /// The most roots one server may have.
     public static let maxCount = 20
     /// No roots: every operation answers `no_such_root`.

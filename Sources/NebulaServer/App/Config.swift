@@ -50,6 +50,8 @@ public struct Config: Sendable {
     public var measuresLocalHost = true
     /// How often nodes report metrics.
     public var metricsInterval: Duration = .seconds(5)
+    /// Largest file the file browser accepts in one upload.
+    public var maxUploadBytes: Int64 = 512 << 20
     /// How long one SSH operation (connect, log in, run) may take.
     public var sshTimeout: Duration = .seconds(15)
     /// How the control plane reboots or shuts down its own machine (and SSH servers).
@@ -78,6 +80,7 @@ public struct Config: Sendable {
         ("NEBULA_LOG_LEVEL", "info", "trace, debug, info, notice, warning, error or critical."),
         ("NEBULA_LOCAL_AGENT", "true", "Set to false to not measure and list the machine running nebula serve."),
         ("NEBULA_METRICS_INTERVAL_SECONDS", "5", "Seconds between metric reports of each node; a node is offline after three missed reports."),
+        ("NEBULA_MAX_UPLOAD_BYTES", "536870912", "Largest file the file browser accepts in one upload (512 MiB)."),
         ("NEBULA_SSH_TIMEOUT_SECONDS", "15", "Longest time one SSH operation (connect, log in, run a command) may take."),
         ("NEBULA_REBOOT_COMMAND", "systemctl reboot", "Command (split on spaces, no shell) that reboots this machine or an SSH server; `nebula agent` reads it too."),
         ("NEBULA_SHUTDOWN_COMMAND", "systemctl poweroff", "Command that shuts down this machine or an SSH server; `nebula agent` reads it too."),
@@ -131,6 +134,7 @@ public struct Config: Sendable {
         }
         config.metricsInterval = .seconds(try integer(env, "NEBULA_METRICS_INTERVAL_SECONDS", default: 5, in: 1...3600))
         config.powerCommands = PowerCommands.from(environment: env)
+        config.maxUploadBytes = Int64(try integer(env, "NEBULA_MAX_UPLOAD_BYTES", default: 512 << 20, in: 1...(64 << 30)))
         config.sshTimeout = .seconds(try integer(env, "NEBULA_SSH_TIMEOUT_SECONDS", default: 15, in: 1...300))
         if let level = nonEmpty(env["NEBULA_LOG_LEVEL"]) {
             guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(level) else {

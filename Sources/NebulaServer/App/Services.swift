@@ -25,10 +25,11 @@ final class NebulaServices: Sendable {
     let terminals: TerminalService
     let ssh: SSHAccess
     let sshMonitor: SSHMonitor
+    let files: FilesService
 
     init(config: Config, vault: Vault, audit: AuditLog, events: EventBus, jobs: JobQueue, worker: JobWorker?,
          identity: IdentityService, secrets: SecretsService, settings: SettingsService, metrics: ServerMetrics,
-         maintenance: MaintenanceScheduler, fleet: FleetService, fleetMonitor: FleetMonitor, agents: AgentAccess, power: PowerService, terminals: TerminalService, ssh: SSHAccess, sshMonitor: SSHMonitor) {
+         maintenance: MaintenanceScheduler, fleet: FleetService, fleetMonitor: FleetMonitor, agents: AgentAccess, power: PowerService, terminals: TerminalService, ssh: SSHAccess, sshMonitor: SSHMonitor, files: FilesService) {
         self.config = config
         self.vault = vault
         self.audit = audit
@@ -46,6 +47,7 @@ final class NebulaServices: Sendable {
         self.terminals = terminals
         self.ssh = ssh
         self.sshMonitor = sshMonitor
+        self.files = files
         self.agents = agents
     }
 }

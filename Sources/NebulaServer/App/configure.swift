@@ -123,7 +123,9 @@ private func buildServices(app: Application, config: Config, vault: Vault, isPos
                     power: PowerService(db: db, audit: audit, events: events, connections: connections,
                                         localActions: NodeActions(power: config.powerCommands), remote: ssh),
                     terminals: TerminalService(db: db, audit: audit, connections: connections, remote: ssh),
-                    ssh: ssh, sshMonitor: SSHMonitor(ssh: ssh, fleet: fleet, logger: logger))
+                    ssh: ssh, sshMonitor: SSHMonitor(ssh: ssh, fleet: fleet, logger: logger),
+                    files: FilesService(db: db, audit: audit, connections: connections,
+                                        local: FileAccessCache(maxUploadBytes: config.maxUploadBytes), remote: nil))
 }
 
 /// Stops background work before the application (and its database pool) shuts down.

@@ -15,6 +15,7 @@ func routes(_ app: Application) throws {
     try api.register(collection: PowerController())
     try api.register(collection: TerminalController())
     try api.register(collection: SSHController())
+    try api.register(collection: FilesController())
     try app.register(collection: WebPages())
     try app.register(collection: VendorFiles())
 }

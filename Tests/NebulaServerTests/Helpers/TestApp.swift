@@ -99,9 +99,9 @@ struct TestApp: Sendable {
     // MARK: Requests
 
     /// One HTTP request. `json` is sent as the body with `Content-Type: application/json`,
-    /// `form` URL-encoded.
+    /// `form` URL-encoded, `raw` as it is (`application/octet-stream`).
     func request(_ method: NIOHTTP1.HTTPMethod, _ path: String, token: String? = nil, json: String? = nil,
-                 form: [(String, String)]? = nil, headers: [(String, String)] = [], cookies: CookieJar? = nil) async throws -> TestResponse {
+                 form: [(String, String)]? = nil, raw: Data? = nil, headers: [(String, String)] = [], cookies: CookieJar? = nil) async throws -> TestResponse {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
@@ -113,12 +113,16 @@ struct TestApp: Sendable {
             request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
             request.body = .bytes(ByteBuffer(string: Self.encodeForm(form)))
         }
+        if let raw {
+            request.headers.add(name: "Content-Type", value: "application/octet-stream")
+            request.body = .bytes(ByteBuffer(data: raw))
+        }
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let cookies, let header = cookies.header { request.headers.add(name: "Cookie", value: header) }
         let response = try await Self.client.execute(request, timeout: .seconds(30))
         let body = try await response.body.collect(upTo: 16 << 20)
         cookies?.store(response.headers)
-        return TestResponse(status: response.status, headers: response.headers, body: String(buffer: body))
+        return TestResponse(status: response.status, headers: response.headers, body: String(buffer: body), data: Data(buffer: body))
     }
 
     /// Like a browser's fetch with `redirect: "manual"`: tests look at each redirect themselves.
@@ -157,6 +161,8 @@ struct TestResponse: Sendable {
     var status: HTTPResponseStatus
     var headers: HTTPHeaders
     var body: String
+    /// The body's bytes, for binary answers such as downloads.
+    var data = Data()
 
     func decode<T: Decodable>(_ type: T.Type) throws -> T {
         let decoder = JSONDecoder()

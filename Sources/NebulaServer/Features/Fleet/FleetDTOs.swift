@@ -19,6 +19,8 @@ struct ServerDTO: Codable, Sendable, Equatable {
     var macAddress: String?
     var wakeBroadcast: String?
     var wakePort: Int?
+    /// Folders the file browser may show.
+    var fileRoots: [String]
 
     init(_ server: ServerRecord) {
         id = server.id ?? UUID()
@@ -35,6 +37,7 @@ struct ServerDTO: Codable, Sendable, Equatable {
         macAddress = server.macAddress
         wakeBroadcast = server.macAddress == nil ? nil : server.wakeBroadcast ?? "255.255.255.255"
         wakePort = server.macAddress == nil ? nil : server.wakePort ?? 9
+        fileRoots = server.fileRootList
     }
 }
 

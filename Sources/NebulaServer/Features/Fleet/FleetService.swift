@@ -25,6 +25,8 @@ struct FleetService: Sendable {
         var macAddress: String?
         var wakeBroadcast: String?
         var wakePort: Int?
+        /// Absolute folders the file browser may show; empty turns it off.
+        var fileRoots: [String]?
     }
 
     func list(by actor: Actor) async throws -> ListPage<ServerDTO> {
@@ -296,6 +298,19 @@ struct FleetService: Sendable {
         if let port = input.wakePort {
             guard (1...65535).contains(port) else { throw .unprocessable("The Wake-on-LAN port is 1–65535 (usually 9).", code: "invalid_wake_port") }
             server.wakePort = port
+        }
+        if let roots = input.fileRoots {
+            let cleaned = roots.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            // Stored comma-separated, so a root cannot contain one.
+            guard !cleaned.contains(where: { $0.contains(",") }) else {
+                throw .unprocessable("A file root cannot contain a comma.", code: "invalid_file_roots")
+            }
+            do {
+                let parsed = try FileRoots(cleaned)
+                server.fileRoots = parsed.paths.isEmpty ? nil : parsed.paths.joined(separator: ",")
+            } catch {
+                throw .unprocessable(error.description, code: "invalid_file_roots")
+            }
         }
         if server.connection == .ssh {
             guard server.address != nil else { throw .unprocessable("An SSH server needs an address.", code: "invalid_address") }

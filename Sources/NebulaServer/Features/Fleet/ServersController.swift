@@ -15,14 +15,15 @@ struct ServersController: RouteCollection {
         var macAddress: String?
         var wakeBroadcast: String?
         var wakePort: Int?
+        var fileRoots: [String]?
 
         var input: FleetService.ServerInput {
             .init(name: name, connection: connection, address: address, port: port, username: username, tags: tags,
-                  macAddress: macAddress, wakeBroadcast: wakeBroadcast, wakePort: wakePort)
+                  macAddress: macAddress, wakeBroadcast: wakeBroadcast, wakePort: wakePort, fileRoots: fileRoots)
         }
     }
 
-    static let allowedKeys: Set<String> = ["name", "connection", "address", "port", "username", "tags", "macAddress", "wakeBroadcast", "wakePort"]
+    static let allowedKeys: Set<String> = ["name", "connection", "address", "port", "username", "tags", "macAddress", "wakeBroadcast", "wakePort", "fileRoots"]
 
     func boot(routes: any RoutesBuilder) throws {
         routes.endpoint(.GET, "servers", role: .viewer, summary: "List servers with their status and latest metrics", tag: "Fleet",
@@ -90,6 +91,7 @@ enum ServerDoc: Documented {
         "lastSeenAt": optionalTimestamp, "createdAt": optionalTimestamp,
         "macAddress": .string(required: false, nullable: true), "wakeBroadcast": .string(required: false, nullable: true),
         "wakePort": .integer(required: false, nullable: true),
+        "fileRoots": .array(items: .string),
         "latest": .object(required: false, nullable: true, description: "Headline numbers of the newest sample: cpu (0–1), memory/disk/swap bytes, network and disk bytes/s, load1, uptimeSeconds, temperature (°C), gpu (0–1), processes", additionalProperties: .init(true)),
     ])
 }
@@ -118,6 +120,7 @@ enum UpdateServerDoc: Documented {
         "macAddress": .string(required: false, description: "Wake-on-LAN MAC address (aa:bb:cc:dd:ee:ff); empty clears it"),
         "wakeBroadcast": .string(required: false, description: "IPv4 broadcast address of the server's LAN (default 255.255.255.255)"),
         "wakePort": .integer(required: false, description: "UDP port of the magic packet (default 9)"),
+        "fileRoots": .array(required: false, description: "Absolute folders the file browser may show (at most 20); empty turns it off", items: .string),
     ])
     static let example: String? = #"{"tags":["lab","rack-2"],"macAddress":"52:54:00:12:34:56","wakeBroadcast":"192.168.1.255"}"#
 }

@@ -41,6 +41,7 @@ struct WebPages: RouteCollection {
         PowerPages.register(featurePage)
         TerminalPage.register(featurePage)
         SSHPages.register(featurePage)
+        FilesPage.register(featurePage)
         page(.GET, "settings", role: .viewer, use: SettingsPage.show)
         page(.POST, "settings", role: .admin, audit: "settings.update", use: SettingsPage.update)
     }

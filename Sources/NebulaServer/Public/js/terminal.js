@@ -16,6 +16,8 @@ if (screen && window.XTerm) {
   const term = new window.XTerm.Terminal({ cursorBlink: true, fontSize: 14, scrollback: 5000,
     fontFamily: "ui-monospace, SFMono-Regular, Menlo, Consolas, monospace" });
   term.open(screen);
+  // The canvas renderer keeps text out of the DOM; this handle lets tests (and the console) read it.
+  window.nebulaTerminal = term;
   if (term.fit) term.fit();
   term.focus();
 

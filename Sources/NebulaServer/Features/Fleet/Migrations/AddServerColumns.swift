@@ -18,9 +18,9 @@ struct AddWakeOnLAN: AsyncMigration {
     }
 }
 
-/// The pinned SSH host key and the last connection error per server.
+/// Per server: the pinned SSH host key, the last connection error and the file browser's roots.
 struct AddSSHAccess: AsyncMigration {
-    static let columns = ["ssh_host_key", "last_error"]
+    static let columns = ["ssh_host_key", "last_error", "file_roots"]
 
     func prepare(on database: any Database) async throws {
         for name in Self.columns {

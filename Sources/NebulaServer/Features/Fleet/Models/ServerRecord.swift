@@ -31,6 +31,8 @@ final class ServerRecord: Model, @unchecked Sendable {
     @OptionalField(key: "ssh_host_key") var sshHostKey: String?
     /// Why the last attempt to reach the server failed (SSH servers), for its page.
     @OptionalField(key: "last_error") var lastError: String?
+    /// Comma-separated absolute folders the file browser may show.
+    @OptionalField(key: "file_roots") var fileRoots: String?
     @Timestamp(key: "created_at", on: .create) var createdAt: Date?
     @Timestamp(key: "updated_at", on: .update) var updatedAt: Date?
 

@@ -67,7 +67,10 @@ enum ServersPages {
         let relays = canEdit ? try await fleet.list(by: try req.actor).items.filter { $0.status == .online && $0.connection != .ssh } : []
         let actions = Div {
             StatusBadge(server.status.rawValue)
-            if canEdit { LinkButton("Terminal", href: "/servers/\(server.id)/terminal", style: .secondary) }
+            if canEdit {
+                LinkButton("Files", href: "/servers/\(server.id)/files", style: .secondary)
+                LinkButton("Terminal", href: "/servers/\(server.id)/terminal", style: .secondary)
+            }
         }.class("button-row")
         return req.render(Layout.page(context, actions: actions) {
             if let issued {
@@ -179,6 +182,8 @@ enum ServersPages {
                                   hint: "Empty turns Wake-on-LAN off.")
                         FormField(label: "Broadcast address", name: "wakeBroadcast", value: server.wakeBroadcast ?? "", placeholder: "255.255.255.255")
                         FormField(label: "Wake-on-LAN port", name: "wakePort", type: "number", value: server.wakePort.map(String.init) ?? "", placeholder: "9")
+                        FormField(label: "File roots", name: "fileRoots", value: server.fileRoots.joined(separator: ", "), placeholder: "/srv, /home/pi",
+                                  hint: "Absolute folders the file browser may show, comma-separated; empty turns it off.")
                         SubmitButton("Save changes")
                     }
                     if server.connection != .local {
@@ -207,6 +212,7 @@ enum ServersPages {
         input.username = req.content[String.self, at: "username"]
         input.tags = req.content[String.self, at: "tags"].map { $0.split(separator: ",").map(String.init) }
         input.macAddress = req.content[String.self, at: "macAddress"]
+        input.fileRoots = req.content[String.self, at: "fileRoots"].map { $0.split(separator: ",").map(String.init) }
         input.wakeBroadcast = req.content[String.self, at: "wakeBroadcast"]
         if let port = req.formField("wakePort") {
             guard let value = Int(port) else { throw NebulaError.unprocessable("The Wake-on-LAN port is a number from 1 to 65535.") }
