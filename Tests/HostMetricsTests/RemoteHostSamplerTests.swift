@@ -324,7 +324,8 @@ import Testing
         #expect(sample.network.map(\.name) == expected.network.map(\.name))
         #expect(sample.diskIO.map(\.name) == expected.diskIO.map(\.name))
         #expect(sample.temperatures.map(\.label) == expected.temperatures.map(\.label))
-        #expect(abs(sample.processes.count - expected.processes.count) < 20)
+        // Other tests start and end processes meanwhile: close, not equal.
+        #expect(abs(sample.processes.count - expected.processes.count) < max(20, expected.processes.count / 4))
         let interval = try #require(sample.intervalSeconds)
         #expect(interval >= 0.9 && interval < 10)
         let cpu = try #require(sample.cpu)

@@ -128,9 +128,11 @@ import Testing
     @Test func idleUploadsExpireAndTheirTemporaryFilesAreDeleted() async throws {
         try await withTempTree { tree in
             // setup
-            let files = try FileAccess.over(tree, uploadIdleTimeout: .milliseconds(300))
+            // Seconds, not milliseconds: under a loaded CI machine the fresh upload must not expire
+            // between starting it and looking at the folder.
+            let files = try FileAccess.over(tree, uploadIdleTimeout: .seconds(2))
             let idle = try await files.beginUpload(p("idle"))
-            try await Task.sleep(for: .milliseconds(600))
+            try await Task.sleep(for: .milliseconds(2500))
             // act
             let fresh = try await files.beginUpload(p("fresh"))   // starting an upload sweeps idle ones
             let expired = await failure { try await files.appendUpload(idle, offset: 0, data: Data("x".utf8)) }

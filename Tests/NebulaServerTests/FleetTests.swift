@@ -31,8 +31,13 @@ import Testing
             let local = try #require(servers.first)
             let history = try await app.request(.GET, "/api/v1/servers/\(local.id)/metrics?range=1h&step=5", token: token).decode(MetricsSeries.self)
             let page = try await app.request(.GET, "/servers/\(local.id)", token: token)
+            let sparklines = try await app.request(.GET, "/api/v1/servers/sparklines", token: token).decode([String: Sparkline].self)
+            let fleetPage = try await app.request(.GET, "/servers", token: token)
             // verify
             #expect(servers.count == 1)
+            let spark = try #require(sparklines[local.id.uuidString], "the local node has a sparkline")
+            #expect(!spark.cpu.isEmpty && spark.memory.allSatisfy { (0...1).contains($0) } && !spark.memory.isEmpty)
+            #expect(fleetPage.body.contains(#"data-spark="cpu""#))
             #expect(local.connection == .local && local.status == .online && local.tags == ["local"])
             let latest = try #require(local.latest)
             #expect(latest.memoryTotalBytes > 0 && latest.memoryUsedBytes <= latest.memoryTotalBytes)

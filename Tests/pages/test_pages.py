@@ -5,6 +5,7 @@ The server under test starts with an empty data directory (scripts/test.sh). The
 `admin_driver` gives each test a fresh browser signed in through the /login form.
 """
 
+import os
 import re
 import uuid
 from urllib.parse import urlsplit
@@ -662,6 +663,50 @@ def test_power_card_needs_the_name_and_reboots_with_the_configured_command(admin
     # make test runs this server with NEBULA_REBOOT_COMMAND=true: harmless, and it succeeds.
     wait(driver).until(lambda d: "accepted" in flash_text(d))
     screenshot(driver, "server-power")
+
+
+def test_file_browser_makes_uploads_renames_and_deletes_inside_its_root(admin_driver, base_url, tmp_path):
+    driver = admin_driver
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "readme.txt").write_text("hello from the page test\n")
+    os.chmod(tmp_path, 0o755)
+    path = local_server_path(driver, base_url).replace(base_url, "")
+    driver.get(base_url + path)
+    form = form_with(driver, path)
+    fill(form, "fileRoots", str(shared))
+    submit(form)
+    wait(driver).until(lambda d: "Saved" in flash_text(d))
+    driver.find_element(By.LINK_TEXT, "Files").click()
+    wait_for_path(driver, r"/servers/[0-9A-Fa-f-]{36}/files")
+    assert "readme.txt" in driver.page_source
+    # A folder, then an upload into the root with the progress bar (files.js), then a rename and a delete.
+    form = form_with(driver, path + "/files/mkdir")
+    fill(form, "name", "backups")
+    submit(form)
+    wait(driver).until(lambda d: "Folder backups made" in flash_text(d))
+    upload = tmp_path / "notes.txt"
+    upload.write_text("uploaded through the browser\n")
+    driver.find_element(By.CSS_SELECTOR, "form[data-upload-form] input[type=file]").send_keys(str(upload))
+    driver.find_element(By.CSS_SELECTOR, "form[data-upload-form] button[type=submit]").click()
+    wait(driver).until(lambda d: d.find_elements(By.LINK_TEXT, "notes.txt"))
+    assert (shared / "notes.txt").read_text() == "uploaded through the browser\n"
+    screenshot(driver, "server-files")
+    rename = [f for f in driver.find_elements(By.CSS_SELECTOR, "form[action$='/files/rename']")
+              if f.find_element(By.NAME, "path").get_attribute("value") == "notes.txt"][0]
+    fill(rename, "to", "backups/notes.txt")
+    submit(rename)
+    wait(driver).until(lambda d: "Renamed" in flash_text(d))
+    assert (shared / "backups" / "notes.txt").exists()
+    driver.execute_script("window.confirm = () => true")
+    delete = [f for f in driver.find_elements(By.CSS_SELECTOR, "form[action$='/files/delete']")
+              if f.find_element(By.NAME, "path").get_attribute("value") == "backups"][0]
+    submit(delete)
+    wait(driver).until(lambda d: "Deleted" in flash_text(d))
+    assert not (shared / "backups").exists()
+    # A way out of the root is refused with a readable message.
+    driver.get(base_url + path + "/files?root=0&path=..%2F..%2Fetc")
+    assert "cannot be shown" in driver.page_source
 
 
 def test_agent_join_token_wake_on_lan_and_ssh_key_flows(admin_driver, base_url):

@@ -118,3 +118,9 @@ struct MetricsSeries: Codable, Sendable {
     /// `diskRead`/`diskWrite` (bytes/s), `load`, `temperature` (°C), `gpu` (0…1).
     var series: [String: [SeriesPoint]]
 }
+
+/// A fleet card's small charts: CPU and memory (0…1), oldest first.
+struct Sparkline: Codable, Sendable, Equatable {
+    var cpu: [Double]
+    var memory: [Double]
+}

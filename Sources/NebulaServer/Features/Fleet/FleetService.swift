@@ -201,6 +201,27 @@ struct FleetService: Sendable {
         ])
     }
 
+    /// The last hour of CPU and memory of every server, in 2-minute steps, for the fleet cards'
+    /// sparklines (read from minute rollups where they exist: one query for the whole fleet).
+    func sparklines(now: Date = Date(), by actor: Actor) async throws -> [UUID: Sparkline] {
+        try actor.require(.viewer)
+        let step = 120.0
+        let points = try await history.points(for: nil, from: now.addingTimeInterval(-3600), to: now, resolution: .minute)
+        var buckets: [UUID: [Int: MetricAccumulator]] = [:]
+        for point in points {
+            buckets[point.server, default: [:]][Int((point.at.timeIntervalSince1970 / step).rounded(.down)), default: MetricAccumulator()].add(point)
+        }
+        return buckets.mapValues { byBucket in
+            let keys = byBucket.keys.sorted()
+            return Sparkline(
+                cpu: keys.compactMap { byBucket[$0]?.average(.cpu) },
+                memory: keys.compactMap { key in
+                    guard let bucket = byBucket[key], let used = bucket.average(.memoryUsed), let total = bucket.average(.memoryTotal), total > 0 else { return nil }
+                    return used / total
+                })
+        }
+    }
+
     /// Raw samples, minute and hour rollups of every server.
     var history: MetricHistory { MetricHistory(db: db) }
 

@@ -103,9 +103,9 @@ struct MetricHistory: Sendable {
 
     // MARK: Reading
 
-    /// Points of one server between `from` and `to`, at `resolution` where rollups exist and finer
-    /// where they do not yet.
-    func points(for server: UUID, from: Date, to: Date, resolution: MetricResolution?) async throws -> [MetricPoint] {
+    /// Points of one server (or of all, when nil) between `from` and `to`, at `resolution` where
+    /// rollups exist and finer where they do not yet.
+    func points(for server: UUID?, from: Date, to: Date, resolution: MetricResolution?) async throws -> [MetricPoint] {
         var cursor = from
         var points: [MetricPoint] = []
         for tier in MetricResolution.tiers(from: resolution) {

@@ -28,6 +28,8 @@ struct ServersController: RouteCollection {
     func boot(routes: any RoutesBuilder) throws {
         routes.endpoint(.GET, "servers", role: .viewer, summary: "List servers with their status and latest metrics", tag: "Fleet",
                         response: ServerPageDoc.doc, use: list)
+        routes.endpoint(.GET, "servers", "sparklines", role: .viewer, summary: "The last hour of CPU and memory of every server (2-minute steps), by server id", tag: "Fleet",
+                        response: SparklinesDoc.doc, use: sparklines)
         routes.endpoint(.POST, "servers", role: .operator, audit: "server.create", summary: "Add a server (agent or SSH)", tag: "Fleet",
                         request: CreateServerDoc.doc, response: ServerDoc.doc, status: .created, use: create)
         routes.endpoint(.GET, "servers", ":id", role: .viewer, summary: "One server", tag: "Fleet", response: ServerDoc.doc, use: show)
@@ -44,6 +46,11 @@ struct ServersController: RouteCollection {
 
     @Sendable func list(req: Request) async throws -> ListPage<ServerDTO> {
         try await req.nebula.fleet.list(by: try req.actor)
+    }
+
+    @Sendable func sparklines(req: Request) async throws -> [String: Sparkline] {
+        let lines = try await req.nebula.fleet.sparklines(by: try req.actor)
+        return Dictionary(uniqueKeysWithValues: lines.map { ($0.key.uuidString, $0.value) })
     }
 
     @Sendable func create(req: Request) async throws -> Response {
@@ -95,6 +102,14 @@ enum ServerDoc: Documented {
         "latest": .object(required: false, nullable: true, description: "Headline numbers of the newest sample: cpu (0–1), memory/disk/swap bytes, network and disk bytes/s, load1, uptimeSeconds, temperature (°C), gpu (0–1), processes", additionalProperties: .init(true)),
     ])
 }
+
+enum SparklinesDoc: Documented {
+    static let schemaName = "Sparklines"
+    static let schema = JSONSchema.object(description: "By server id: {cpu: [0…1], memory: [0…1]}, oldest first",
+                                          additionalProperties: .init(.object(properties: ["cpu": .array(items: .number), "memory": .array(items: .number)])))
+}
+
+extension Sparkline: Content {}
 
 enum ServerPageDoc: Documented {
     static let schemaName = "ServerList"

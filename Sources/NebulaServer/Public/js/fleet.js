@@ -34,9 +34,58 @@ function setStatus(card, status) {
   });
 }
 
+// ------------------------------------------------------------------ sparklines
+
+const SPARK_POINTS = 30;
+const SVG = "http://www.w3.org/2000/svg";
+
+/** Draws values (0…1, oldest first) as a line in the card's [data-spark=key] svg. */
+function drawSpark(card, key, values) {
+  const svg = card.querySelector(`[data-spark="${key}"]`);
+  if (!svg) return;
+  const points = values.slice(-SPARK_POINTS);
+  svg.dataset.values = JSON.stringify(points);
+  let line = svg.querySelector("polyline");
+  if (!line) {
+    line = document.createElementNS(SVG, "polyline");
+    svg.appendChild(line);
+  }
+  const step = points.length > 1 ? 100 / (points.length - 1) : 0;
+  line.setAttribute("points", points.map((v, i) => `${(i * step).toFixed(1)},${(24 - Math.min(1, Math.max(0, v)) * 22 - 1).toFixed(1)}`).join(" "));
+}
+
+function pushSpark(card, key, value) {
+  const svg = card.querySelector(`[data-spark="${key}"]`);
+  if (!svg || !Number.isFinite(value)) return;
+  let values = [];
+  try { values = JSON.parse(svg.dataset.values || "[]"); } catch { values = []; }
+  values.push(value);
+  drawSpark(card, key, values);
+}
+
+async function loadSparklines(grid) {
+  try {
+    const response = await fetch("/api/v1/servers/sparklines", { credentials: "same-origin" });
+    if (!response.ok) return;
+    const lines = await response.json();
+    for (const [id, line] of Object.entries(lines)) {
+      const card = grid.querySelector(`[data-server-id="${CSS.escape(id.toUpperCase())}"]`);
+      if (!card) continue;
+      drawSpark(card, "cpu", line.cpu || []);
+      drawSpark(card, "memory", line.memory || []);
+    }
+  } catch (error) {
+    console.warn("fleet.js: sparklines unavailable", error);
+  }
+}
+
 function applyMetrics(card, data) {
   const number = (key) => (data[key] === undefined ? undefined : Number(data[key]));
-  if (number("cpu") !== undefined) setMeter(card, "cpu", number("cpu"));
+  if (number("cpu") !== undefined) {
+    setMeter(card, "cpu", number("cpu"));
+    pushSpark(card, "cpu", number("cpu"));
+  }
+  if (number("memoryTotal") > 0) pushSpark(card, "memory", number("memoryUsed") / number("memoryTotal"));
   if (number("memoryTotal") > 0) {
     setMeter(card, "memory", number("memoryUsed") / number("memoryTotal"));
     card.querySelectorAll('[data-metric-detail="memory"]').forEach((el) => { el.textContent = `${bytes(data.memoryUsed)} / ${bytes(data.memoryTotal)}`; });
@@ -159,5 +208,8 @@ async function charts(container) {
   window.addEventListener("pagehide", () => clearInterval(timer));
 }
 
-document.querySelectorAll("[data-live-servers]").forEach(liveCards);
+document.querySelectorAll("[data-live-servers]").forEach((grid) => {
+  loadSparklines(grid);
+  liveCards(grid);
+});
 document.querySelectorAll("[data-server-charts]").forEach((el) => charts(el).catch((error) => console.warn("fleet.js: charts", error)));

@@ -89,12 +89,12 @@ enum FilesPage {
         let name: any Component
         switch entry.kind {
         case .directory:
-            name = Link("📁 " + entry.name, url: link(server, directory.root, child))
+            name = Link(entry.name + "/", url: link(server, directory.root, child))
         case .file:
             name = Link(entry.name, url: "/api/v1/servers/\(server)/files/download?" + (query(directory.root, child)))
                 .attribute(named: "download", value: entry.name)
         case .symlink:
-            name = Span("↪ \(entry.name)" + (entry.symlinkTarget.map { " → \($0)" } ?? ""))
+            name = Span("\(entry.name)" + (entry.symlinkTarget.map { " → \($0)" } ?? ""))
         case .other:
             name = Span(entry.name)
         }
@@ -107,7 +107,7 @@ enum FilesPage {
                 CSRFForm(action: "/servers/\(server)/files/rename", csrfToken: csrfToken, classes: "inline-form") {
                     hidden("root", String(directory.root))
                     hidden("path", child)
-                    tag("input", [.value("name", "to"), .value("value", child), .value("aria-label", "New path of \(entry.name)"), .value("class", "input-compact")])
+                    tag("input", [.value("name", "to"), .value("value", child), .value("aria-label", "New path of \(entry.name)"), .value("class", "input input-compact")])
                     SubmitButton("Rename", style: .secondary)
                 }
                 CSRFForm(action: "/servers/\(server)/files/delete", csrfToken: csrfToken, classes: "inline-form",

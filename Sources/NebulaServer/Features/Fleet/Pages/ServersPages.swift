@@ -297,6 +297,10 @@ struct ServerCard: Component {
                 StatusBadge(server.status.rawValue).attribute(named: "data-server-status", value: "true")
             }.class("server-card-head")
             MeterRow(label: "CPU", key: "cpu", fraction: latest?.cpu, detail: nil)
+            Div {
+                SparkChart(key: "cpu", label: "CPU, last hour")
+                SparkChart(key: "memory", label: "Memory, last hour")
+            }.class("spark-row")
             MeterRow(label: "Memory", key: "memory", fraction: fraction(latest?.memoryUsedBytes, latest?.memoryTotalBytes),
                      detail: latest.map { "\(formatBytes(Int(clamping: $0.memoryUsedBytes))) / \(formatBytes(Int(clamping: $0.memoryTotalBytes)))" })
             MeterRow(label: "Disk", key: "disk", fraction: fraction(latest?.diskUsedBytes, latest?.diskTotalBytes),
@@ -312,6 +316,20 @@ struct ServerCard: Component {
                 Div { for tagName in server.tags { Span(tagName).class("tag") } }.class("tag-row")
             }
         }
+    }
+}
+
+/// An empty sparkline that fleet.js fills from /api/v1/servers/sparklines and live events.
+private struct SparkChart: Component {
+    var key: String
+    var label: String
+
+    var body: any Component {
+        Div {
+            Span(label).class("spark-label")
+            tag("svg", [.value("viewBox", "0 0 100 24"), .value("preserveAspectRatio", "none"), .value("class", "spark spark-\(key)"),
+                        .value("data-spark", key), .value("role", "img"), .value("aria-label", label)]) { Text("") }
+        }.class("spark-box")
     }
 }
 
