@@ -98,6 +98,24 @@ public struct DefaultSSHClient: SSHClient {
         }
     }
 
+    /// Opens an SFTP session; see `SSHClient.openSFTP`.
+    public func openSFTP(
+        on target: SSHTarget,
+        identity: SSHIdentity,
+        hostKey: HostKeyPolicy,
+        timeout: Duration
+    ) async throws(SSHError) -> SFTPSession {
+        let connection = try await connect(to: target, identity: identity, hostKey: hostKey, timeout: timeout)
+        do {
+            let session = try await connection.openSFTP(requestTimeout: timeout)
+            logger.debug("sftp session opened", metadata: ["target": "\(target)"])
+            return session
+        } catch {
+            await connection.close()
+            throw error
+        }
+    }
+
     private func connect(
         to target: SSHTarget,
         identity: SSHIdentity,

@@ -37,4 +37,17 @@ public protocol SSHClient: Sendable {
         term: String,
         timeout: Duration
     ) async throws(SSHError) -> SSHShellSession
+
+    /// Opens an SFTP (version 3) session on its own connection: the `sftp` subsystem, as OpenSSH's
+    /// `Subsystem sftp …` provides it. `timeout` bounds connecting and starting the subsystem, and
+    /// afterwards each request's wait for its reply. The session lives until `SFTPSession.close()`.
+    ///
+    /// - Throws: `SSHError` as for `exec`; `channel_failed` when the server refuses the subsystem,
+    ///   `protocol_error` when it does not speak SFTP version 3.
+    func openSFTP(
+        on target: SSHTarget,
+        identity: SSHIdentity,
+        hostKey: HostKeyPolicy,
+        timeout: Duration
+    ) async throws(SSHError) -> SFTPSession
 }

@@ -117,4 +117,19 @@ import Testing
             #expect(try await app.auditEntries(action: "terminal.open").first?.target == "server:ssh-node")
         }
     }
+
+    @Test(arguments: TestDatabase.all)
+    func theFileBrowserWorksOverSFTPInsideItsRootsOnly(_ database: TestDatabase) async throws {
+        guard let ssh = TestSSH.require() else { return }
+        let root = try FileBrowserChecks.makeRoot()
+        defer { try? FileManager.default.removeItem(at: root) }
+        try await withApp(database) { app in
+            // setup
+            let token = try await app.token(role: .operator)
+            let (server, _) = try await sshServer(app, ssh, token: token, name: "sftp-node")
+            _ = try await app.request(.PATCH, "/api/v1/servers/\(server.id)", token: token, json: #"{"fileRoots":["\#(root.path)"]}"#)
+            // act + verify
+            try await FileBrowserChecks.exercise(app, server: server.id, root: root, token: token)
+        }
+    }
 }

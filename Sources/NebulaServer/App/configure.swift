@@ -109,7 +109,8 @@ private func buildServices(app: Application, config: Config, vault: Vault, isPos
         auditRetentionDays: config.auditRetentionDays, jobRetentionDays: 30))
     let fleet = FleetService(db: db, audit: audit, events: events, interval: config.metricsInterval)
     let connections = AgentConnections()
-    let ssh = SSHAccess(db: db, secrets: secrets, audit: audit, events: events, client: DefaultSSHClient(logger: logger), timeout: config.sshTimeout)
+    let ssh = SSHAccess(db: db, secrets: secrets, audit: audit, events: events, client: DefaultSSHClient(logger: logger), timeout: config.sshTimeout,
+                      maxUploadBytes: config.maxUploadBytes)
     jobs.register(RetentionJob(settings: settings, events: events, audit: audit, identity: identity))
     jobs.register(MetricsRollupJob(history: fleet.history))
     let worker = config.runsJobWorker
@@ -125,7 +126,7 @@ private func buildServices(app: Application, config: Config, vault: Vault, isPos
                     terminals: TerminalService(db: db, audit: audit, connections: connections, remote: ssh),
                     ssh: ssh, sshMonitor: SSHMonitor(ssh: ssh, fleet: fleet, logger: logger),
                     files: FilesService(db: db, audit: audit, connections: connections,
-                                        local: FileAccessCache(maxUploadBytes: config.maxUploadBytes), remote: nil))
+                                        local: FileAccessCache(maxUploadBytes: config.maxUploadBytes), remote: ssh))
 }
 
 /// Stops background work before the application (and its database pool) shuts down.

@@ -18,6 +18,10 @@ struct SSHAccess: Sendable {
     let client: any SSHClient
     /// How long one SSH operation (connect, log in, run) may take.
     let timeout: Duration
+    /// The file browser's upload limit.
+    let maxUploadBytes: Int64
+    /// Uploads in progress over SFTP, per server, so chunks sent in separate requests meet again.
+    let uploads = SFTPUploadRegistries()
 
     /// The vault entry holding a server's private key (stable across renames).
     static func secretName(for serverID: UUID) -> String { "ssh-key.\(serverID.uuidString.lowercased())" }
@@ -150,9 +154,23 @@ struct SSHAccess: Sendable {
     }
 }
 
-// MARK: - Power and terminals over SSH
+// MARK: - Power, terminals and files over SSH
 
-extension SSHAccess: RemotePowerControl, RemoteTerminalOpener {
+extension SSHAccess: RemotePowerControl, RemoteTerminalOpener, RemoteFileAccess {
+    /// One SFTP session per operation, confined to `roots` (see `SFTPFileAccess`).
+    func handle(_ request: FileRequest, roots: FileRoots, on server: ServerRecord) async throws -> FileResponse {
+        let (target, identity, policy) = try await connectionParts(for: server)
+        let session = try await client.openSFTP(on: target, identity: identity, hostKey: policy, timeout: timeout)
+        if server.sshHostKey == nil {
+            server.sshHostKey = session.hostKey
+            try await server.update(on: db)
+        }
+        let registry = await uploads.registry(for: try server.requireID())
+        let response = await SFTPFileAccess(session: session, roots: roots, maxUploadBytes: maxUploadBytes, uploads: registry).handle(request)
+        await session.close()
+        return response
+    }
+
     /// Runs the configured reboot/shutdown command; `sudo -n` in front for users other than root.
     func power(_ action: PowerService.PowerAction, server: ServerRecord, commands: PowerCommands) async throws -> AgentReply {
         let words = action == .reboot ? commands.reboot : commands.shutdown
@@ -189,5 +207,17 @@ struct SSHTerminal: TerminalSession {
             case .failed(let error): error.description
             }
         }
+    }
+}
+
+/// One `SFTPUploadRegistry` per server.
+actor SFTPUploadRegistries {
+    private var byServer: [UUID: SFTPUploadRegistry] = [:]
+
+    func registry(for server: UUID) -> SFTPUploadRegistry {
+        if let existing = byServer[server] { return existing }
+        let created = SFTPUploadRegistry()
+        byServer[server] = created
+        return created
     }
 }
