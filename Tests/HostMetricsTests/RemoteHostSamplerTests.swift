@@ -324,8 +324,9 @@ import Testing
         #expect(sample.network.map(\.name) == expected.network.map(\.name))
         #expect(sample.diskIO.map(\.name) == expected.diskIO.map(\.name))
         #expect(sample.temperatures.map(\.label) == expected.temperatures.map(\.label))
-        // Other tests start and end processes meanwhile: close, not equal.
-        #expect(abs(sample.processes.count - expected.processes.count) < max(20, expected.processes.count / 4))
+        // Other tests start and end many processes meanwhile (sshd sessions, CLI runs): the same
+        // order of magnitude, not equal.
+        #expect(abs(sample.processes.count - expected.processes.count) < max(20, expected.processes.count / 2))
         let interval = try #require(sample.intervalSeconds)
         #expect(interval >= 0.9 && interval < 10)
         let cpu = try #require(sample.cpu)
