@@ -57,30 +57,41 @@ import NIOHTTP1
         }
     }
 
+    /// Revokes the server's agent and waits for the agent process to give up.
+    func revoke(_ server: UUID, on app: TestApp, andWaitFor agent: SpawnedNebula) async throws -> (HTTPResponseStatus, Int32?) {
+        let token = try await app.token(role: .operator)
+        let revoked = try await app.request(.POST, "/api/v1/servers/\(server)/revoke", token: token)
+        return (revoked.status, await agent.exitStatusOrStop(within: .seconds(20)))
+    }
+
     @Test(arguments: TestDatabase.all)
-    func theAgentReconnectsAfterTheControlPlaneRestarts(_ database: TestDatabase) async throws {
+    func theRealAgentProcessReconnectsAfterTheControlPlaneRestartsAndStopsWhenRevoked(_ database: TestDatabase) async throws {
         try await withApp(database) { first in
-            // setup
+            // setup: a real `nebula agent` process
             let token = try await first.token(role: .operator)
             let (server, joinToken) = try await agentServer(in: first, token: token)
-            let agent = NodeAgent(options: AgentOptions(serverURL: first.baseURL, joinToken: joinToken,
-                                                        credentialFile: first.directory.appendingPathComponent("credential.json").path,
-                                                        interval: .seconds(1), maxBackoff: .seconds(2)))
-            let running = Task { try await agent.run() }
-            #expect(try await waitUntil { try await first.services.fleet.find(server.id, by: .system()).latest != nil })
+            let agent = try SpawnedNebula(["agent", "--server", first.baseURL, "--token", joinToken,
+                                           "--credential-file", first.directory.appendingPathComponent("credential.json").path, "--interval", "1"])
+            let fleet = try first.services.fleet
+            let joined = try await waitUntil { try await fleet.find(server.id, by: .system()).latest != nil }
             let port = try #require(Int(first.baseURL.split(separator: ":").last ?? ""))
             // act: the control plane goes away and comes back on the same address
             await first.stop()
             try await Task.sleep(for: .seconds(2))
             let second = try await TestApp.start(config: first.config, directory: first.directory, port: port)
             let restartedAt = Date()
+            let secondFleet = try second.services.fleet
             let resumed = try await waitUntil {
-                (try await second.services.fleet.find(server.id, by: .system()).lastSeenAt ?? .distantPast) > restartedAt
+                (try await secondFleet.find(server.id, by: .system()).lastSeenAt ?? .distantPast) > restartedAt
             }
-            running.cancel()
+            // act: revoked, the agent is refused and gives up
+            let (revoked, status) = try await revoke(server.id, on: second, andWaitFor: agent)
             await second.stop()
             // verify
-            #expect(resumed, "the agent reconnected and reported to the restarted control plane")
+            #expect(joined, "the agent process joined and reported")
+            #expect(resumed, "the agent process reconnected and reported to the restarted control plane")
+            #expect(revoked == .ok)
+            #expect(status == 1, "a revoked agent stops with a failure status instead of retrying forever")
         }
     }
 

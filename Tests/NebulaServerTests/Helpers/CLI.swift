@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 @testable import NebulaServer
 
 /// Runs the real `nebula` executable that `swift test` built next to the test bundle.
@@ -71,5 +72,33 @@ enum CLI {
         let err = errors.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return Output(status: process.terminationStatus, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
+    }
+}
+
+/// A `nebula` process started in the background that tests can share across tasks: the
+/// `Process` is reached only under the lock.
+final class SpawnedNebula: Sendable {
+    private let process: Mutex<Process>
+
+    init(_ arguments: [String]) throws {
+        process = Mutex(try CLI.spawn(arguments))
+    }
+
+    /// The exit status when the process ends by itself within `timeout`; otherwise it is stopped
+    /// (SIGTERM) and the answer is nil. Waits on a thread of its own.
+    func exitStatusOrStop(within timeout: Duration) async -> Int32? {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Int32?, Never>) in
+            Thread.detachNewThread {
+                let deadline = Date().addingTimeInterval(Double(timeout.components.seconds))
+                while self.process.withLock({ $0.isRunning }) && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
+                let status = self.process.withLock { process -> Int32? in
+                    guard process.isRunning else { return process.terminationStatus }
+                    process.terminate()
+                    process.waitUntilExit()
+                    return nil
+                }
+                continuation.resume(returning: status)
+            }
+        }
     }
 }
