@@ -8,30 +8,14 @@ import NIOPosix
 import NIOHTTP1
 
 @Suite struct AgentTests {
-    struct IssuedToken: Decodable { var token: String; var expiresAt: Date; var command: String }
 
-    /// An agent server and a join token for it, made through the API.
-    func agentServer(in app: TestApp, token: String, name: String = "pi") async throws -> (ServerDTO, String) {
-        let server = try await app.request(.POST, "/api/v1/servers", token: token, json: #"{"name":"\#(name)","connection":"agent"}"#).decode(ServerDTO.self)
-        let issued = try await app.request(.POST, "/api/v1/servers/\(server.id)/join-token", token: token).decode(IssuedToken.self)
-        return (server, issued.token)
-    }
-
-    func waitUntil(timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await condition() { return true }
-            try await Task.sleep(for: .milliseconds(200))
-        }
-        return false
-    }
 
     @Test(arguments: TestDatabase.all)
     func anAgentJoinsOnceReportsLiveAndIsRefusedAfterRevoke(_ database: TestDatabase) async throws {
         try await withApp(database) { app in
             // setup
             let token = try await app.token(role: .operator)
-            let (server, joinToken) = try await agentServer(in: app, token: token)
+            let (server, joinToken) = try await app.agentServer(token: token, name: "pi")
             let credentialFile = app.directory.appendingPathComponent("agent/credential.json").path
             let agent = NodeAgent(options: AgentOptions(serverURL: app.baseURL + "/", joinToken: joinToken, credentialFile: credentialFile, interval: .seconds(1)))
             // act
@@ -69,7 +53,7 @@ import NIOHTTP1
         try await withApp(database) { first in
             // setup: a real `nebula agent` process
             let token = try await first.token(role: .operator)
-            let (server, joinToken) = try await agentServer(in: first, token: token)
+            let (server, joinToken) = try await first.agentServer(token: token, name: "pi")
             let agent = try SpawnedNebula(["agent", "--server", first.baseURL, "--token", joinToken,
                                            "--credential-file", first.directory.appendingPathComponent("credential.json").path, "--interval", "1"])
             let fleet = try first.services.fleet
@@ -100,7 +84,7 @@ import NIOHTTP1
         try await withApp(database) { app in
             // setup
             let token = try await app.token(role: .operator)
-            let (server, joinToken) = try await agentServer(in: app, token: token)
+            let (server, joinToken) = try await app.agentServer(token: token, name: "pi")
             let joined = try await app.request(.POST, "/api/v1/agent/join", json: #"{"token":"\#(joinToken)","hostname":"x"}"#)
                 .decode(AgentWire.JoinResponse.self)
             let url = app.baseURL.replacingOccurrences(of: "http://", with: "ws://") + "/api/v1/agent/connect"
@@ -141,7 +125,7 @@ import NIOHTTP1
         try await withApp(database) { app in
             // setup
             let token = try await app.token(role: .operator)
-            let (server, joinToken) = try await agentServer(in: app, token: token, name: "real-node")
+            let (server, joinToken) = try await app.agentServer(token: token, name: "real-node")
             let credentialFile = app.directory.appendingPathComponent("real-agent/credential.json").path
             // act
             let agent = try CLI.spawn(["agent", "--server", app.baseURL, "--token", joinToken, "--credential-file", credentialFile, "--interval", "1"])

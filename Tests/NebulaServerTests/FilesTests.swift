@@ -5,17 +5,7 @@ import NebulaCore
 import Testing
 
 @Suite struct FilesTests {
-    struct ServerList: Decodable { var items: [ServerDTO] }
-    struct IssuedToken: Decodable { var token: String }
 
-    func waitUntil(timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await condition() { return true }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        return false
-    }
 
     @Test(arguments: TestDatabase.all)
     func theLocalNodesFilesAreBrowsableInsideItsRootsOnly(_ database: TestDatabase) async throws {
@@ -24,12 +14,7 @@ import Testing
         try await withApp(database, configure: { $0.measuresLocalHost = true }) { app in
             // setup
             let token = try await app.token(role: .operator)
-            var local: ServerDTO?
-            _ = try await waitUntil {
-                local = try await app.request(.GET, "/api/v1/servers", token: token).decode(ServerList.self).items.first { $0.connection == .local }
-                return local != nil
-            }
-            let node = try #require(local)
+            let node = try await app.localServer(token: token)
             let unset = try await app.request(.GET, "/api/v1/servers/\(node.id)/files", token: token)
             let badRoots = try await app.request(.PATCH, "/api/v1/servers/\(node.id)", token: token, json: #"{"fileRoots":["relative/path"]}"#)
             _ = try await app.request(.PATCH, "/api/v1/servers/\(node.id)", token: token, json: #"{"fileRoots":["\#(root.path)"]}"#)
@@ -49,15 +34,9 @@ import Testing
         try await withApp(database) { app in
             // setup
             let token = try await app.token(role: .operator)
-            let server = try await app.request(.POST, "/api/v1/servers", token: token,
-                                               json: #"{"name":"file-node","connection":"agent","fileRoots":["\#(root.path)"]}"#).decode(ServerDTO.self)
-            let joinToken = try await app.request(.POST, "/api/v1/servers/\(server.id)/join-token", token: token).decode(IssuedToken.self).token
-            let agent = NodeAgent(options: AgentOptions(serverURL: app.baseURL, joinToken: joinToken,
-                                                        credentialFile: app.directory.appendingPathComponent("files-node/credential.json").path, interval: .seconds(1)))
-            let running = Task { try await agent.run() }
+            let (server, joinToken) = try await app.agentServer(token: token, name: "file-node", extra: #""fileRoots":["\#(root.path)"]"#)
+            let running = try await app.startAgent(for: server.id, joinToken: joinToken)
             defer { running.cancel() }
-            let connections = try app.services.agents.connections
-            #expect(try await waitUntil { await connections.isConnected(server.id) })
             // act + verify
             try await FileBrowserChecks.exercise(app, server: server.id, root: root, token: token)
         }
@@ -70,12 +49,7 @@ import Testing
         try await withApp(database, configure: { $0.measuresLocalHost = true; $0.maxUploadBytes = 1 << 20 }) { app in
             // setup
             let token = try await app.token(role: .operator)
-            var local: ServerDTO?
-            _ = try await waitUntil {
-                local = try await app.request(.GET, "/api/v1/servers", token: token).decode(ServerList.self).items.first { $0.connection == .local }
-                return local != nil
-            }
-            let node = try #require(local)
+            let node = try await app.localServer(token: token)
             _ = try await app.request(.PATCH, "/api/v1/servers/\(node.id)", token: token, json: #"{"fileRoots":["\#(root.path)"]}"#)
             // act
             let tooBig = try await app.request(.PUT, "/api/v1/servers/\(node.id)/files/upload?" + FileBrowserChecks.query("huge.bin"), token: token,

@@ -6,13 +6,12 @@ import Fluent
 import Testing
 
 @Suite struct FleetTests {
-    struct ServerList: Decodable { var items: [ServerDTO]; var total: Int }
 
     /// Polls the server list until `predicate` holds or `timeout` passes.
     func waitForServers(_ app: TestApp, token: String, timeout: Duration = .seconds(20), until predicate: ([ServerDTO]) -> Bool) async throws -> [ServerDTO] {
         let deadline = ContinuousClock.now + timeout
         while true {
-            let servers = try await app.request(.GET, "/api/v1/servers", token: token).decode(ServerList.self).items
+            let servers = try await app.request(.GET, "/api/v1/servers", token: token).decode(ServerListBody.self).items
             if predicate(servers) || ContinuousClock.now > deadline { return servers }
             try await Task.sleep(for: .milliseconds(200))
         }

@@ -5,18 +5,8 @@ import NebulaCore
 import Testing
 
 @Suite struct PowerTests {
-    struct ServerList: Decodable { var items: [ServerDTO] }
-    struct IssuedToken: Decodable { var token: String }
     struct Outcome: Decodable { var ok: Bool; var message: String }
 
-    func waitUntil(timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await condition() { return true }
-            try await Task.sleep(for: .milliseconds(200))
-        }
-        return false
-    }
 
     /// A script that records its arguments in `marker` and exits with `status`.
     func recordingCommand(in directory: URL, name: String, status: Int = 0) throws -> (command: String, marker: URL) {
@@ -41,12 +31,7 @@ import Testing
             // setup
             let operatorToken = try await app.token(role: .operator)
             let viewerToken = try await app.token(role: .viewer)
-            var local: ServerDTO?
-            _ = try await waitUntil {
-                local = try await app.request(.GET, "/api/v1/servers", token: viewerToken).decode(ServerList.self).items.first { $0.connection == .local }
-                return local != nil
-            }
-            let node = try #require(local)
+            let node = try await app.localServer(token: viewerToken)
             let offline = try await app.request(.POST, "/api/v1/servers", token: operatorToken, json: #"{"name":"sleepy","connection":"agent"}"#).decode(ServerDTO.self)
             let path = "/api/v1/servers/\(node.id)/power"
             // act
@@ -92,8 +77,7 @@ import Testing
             let badBroadcast = try await app.request(.PATCH, "/api/v1/servers/\(sleeper.id)", token: token, json: #"{"macAddress":"52:54:00:ab:cd:ef","wakeBroadcast":"300.1.1.1"}"#)
             let configured = try await app.request(.PATCH, "/api/v1/servers/\(sleeper.id)", token: token,
                                                    json: #"{"macAddress":"52-54-00-AB-CD-EF","wakeBroadcast":"127.0.0.1","wakePort":\#(listener.port)}"#)
-            let relay = try await app.request(.POST, "/api/v1/servers", token: token, json: #"{"name":"relay","connection":"agent"}"#).decode(ServerDTO.self)
-            let joinToken = try await app.request(.POST, "/api/v1/servers/\(relay.id)/join-token", token: token).decode(IssuedToken.self).token
+            let (relay, joinToken) = try await app.agentServer(token: token, name: "relay")
             let agent = try CLI.spawn(["agent", "--server", app.baseURL, "--token", joinToken,
                                        "--credential-file", app.directory.appendingPathComponent("relay/credential.json").path, "--interval", "1"])
             defer { agent.terminate() }

@@ -94,6 +94,8 @@ import Testing
             let token = try await app.token(role: .operator)
             let (server, _) = try await sshServer(app, ssh, token: token, name: "ssh-node")
             let monitor = try app.services.sshMonitor
+            let beforePinning = try await app.request(.POST, "/api/v1/servers/\(server.id)/power", token: token, json: #"{"action":"reboot","confirm":"ssh-node"}"#)
+            _ = try await app.request(.POST, "/api/v1/servers/\(server.id)/ssh/test", token: token)
             // act: two rounds, so the second sample has rates
             await monitor.pollOnce()
             try await Task.sleep(for: .seconds(1))
@@ -109,6 +111,7 @@ import Testing
             let ended = try await terminal.waitUntil { terminal.controls.contains { $0.contains("exit") } }
             let power = try await app.request(.POST, "/api/v1/servers/\(server.id)/power", token: token, json: #"{"action":"reboot","confirm":"ssh-node"}"#)
             // verify
+            #expect(beforePinning.status == .badGateway && beforePinning.body.contains("not pinned"), "nothing runs before the host key is pinned: \(beforePinning.body)")
             #expect(measured.status == .online, "metrics gathered over SSH mark the server online")
             #expect((measured.latest?.memoryTotalBytes ?? 0) > 0 && measured.latest?.cpu != nil)
             #expect(sized && term && resized && ended, "\(terminal.output.suffix(300))")
@@ -128,6 +131,7 @@ import Testing
             let token = try await app.token(role: .operator)
             let (server, _) = try await sshServer(app, ssh, token: token, name: "sftp-node")
             _ = try await app.request(.PATCH, "/api/v1/servers/\(server.id)", token: token, json: #"{"fileRoots":["\#(root.path)"]}"#)
+            _ = try await app.request(.POST, "/api/v1/servers/\(server.id)/ssh/test", token: token)
             // act + verify
             try await FileBrowserChecks.exercise(app, server: server.id, root: root, token: token)
         }

@@ -6,17 +6,7 @@ import Testing
 import WebSocketKit
 
 @Suite struct TerminalTests {
-    struct ServerList: Decodable { var items: [ServerDTO] }
-    struct IssuedToken: Decodable { var token: String }
 
-    func waitUntil(timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await condition() { return true }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        return false
-    }
 
     /// Types commands into a terminal and checks size, TERM, UTF-8, resizing and the end of the shell.
     func exercise(_ terminal: TerminalClient) async throws {
@@ -45,12 +35,7 @@ import WebSocketKit
         try await withApp(database, configure: { $0.measuresLocalHost = true }) { app in
             // setup
             let token = try await app.token(role: .operator)
-            var local: ServerDTO?
-            _ = try await waitUntil {
-                local = try await app.request(.GET, "/api/v1/servers", token: token).decode(ServerList.self).items.first { $0.connection == .local }
-                return local != nil
-            }
-            let node = try #require(local)
+            let node = try await app.localServer(token: token)
             // act
             let terminal = try await TerminalClient.connect(baseURL: app.baseURL, serverID: node.id, token: token)
             try await exercise(terminal)
@@ -69,14 +54,9 @@ import WebSocketKit
         try await withApp(database) { app in
             // setup
             let token = try await app.token(role: .operator)
-            let server = try await app.request(.POST, "/api/v1/servers", token: token, json: #"{"name":"shell-node","connection":"agent"}"#).decode(ServerDTO.self)
-            let joinToken = try await app.request(.POST, "/api/v1/servers/\(server.id)/join-token", token: token).decode(IssuedToken.self).token
-            let agent = NodeAgent(options: AgentOptions(serverURL: app.baseURL, joinToken: joinToken,
-                                                        credentialFile: app.directory.appendingPathComponent("node/credential.json").path, interval: .seconds(1)))
-            let running = Task { try await agent.run() }
+            let (server, joinToken) = try await app.agentServer(token: token, name: "shell-node")
+            let running = try await app.startAgent(for: server.id, joinToken: joinToken)
             defer { running.cancel() }
-            let connections = try app.services.agents.connections
-            #expect(try await waitUntil { await connections.isConnected(server.id) })
             // act
             let terminal = try await TerminalClient.connect(baseURL: app.baseURL, serverID: server.id, token: token)
             try await exercise(terminal)

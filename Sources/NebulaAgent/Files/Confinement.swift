@@ -36,7 +36,7 @@ struct ConfinedPath: Sendable {
 
 extension FileAccess {
     /// The path the user sees in messages: the configured root, then the relative path.
-    func display(_ path: ClientPath) -> String {
+    public func display(_ path: ClientPath) -> String {
         let relative = path.path == "." ? "" : path.path
         guard let root = roots.root(at: path.root) else {
             return FileAccessError.printable("root #\(path.root)/\(relative)")

@@ -45,7 +45,7 @@ public struct FileAccess: Sendable {
     /// The most entries one ``list(_:)`` returns; more set ``Listing/truncated``.
     public let maxListEntries: Int
 
-    let uploads: UploadRegistry
+    let uploads: UploadBook<PendingUpload>
     let pool: NIOThreadPool
     /// Tests only: runs after a path was checked and before it is opened, to stage a race.
     let beforeOpen: (@Sendable () -> Void)?
@@ -70,7 +70,7 @@ public struct FileAccess: Sendable {
         self.maxUploadBytes = max(0, maxUploadBytes)
         self.maxReadBytes = max(1, maxReadBytes)
         self.maxListEntries = max(1, maxListEntries)
-        self.uploads = UploadRegistry(idleTimeout: uploadIdleTimeout, maxConcurrent: maxConcurrentUploads)
+        self.uploads = UploadBook(idleTimeout: uploadIdleTimeout, maxConcurrent: maxConcurrentUploads)
         self.pool = .singleton
         self.beforeOpen = beforeOpen
     }
@@ -209,6 +209,7 @@ public struct FileAccess: Sendable {
     /// drops the upload and deletes its temporary file.
     @discardableResult
     public func appendUpload(_ id: UploadID, offset: Int64, data: Data) async throws(FileAccessError) -> Int64 {
+        await uploads.sweep()
         let upload = try await uploads.checkOut(id, offset: offset)
         let received = upload.received + Int64(data.count)
         if received > maxUploadBytes {

@@ -112,7 +112,7 @@ public struct FileAccessError: Error, Sendable, Equatable, CustomStringConvertib
 
     /// `text` with control characters replaced by `?` and cut to `limit` characters, so a hostile
     /// name cannot forge log lines or flood a message.
-    static func printable(_ text: String, limit: Int = 512) -> String {
+    public static func printable(_ text: String, limit: Int = 512) -> String {
         var out = ""
         var count = 0
         for scalar in text.unicodeScalars {

@@ -187,10 +187,33 @@ public struct FileResponse: Codable, Sendable, Equatable {
     }
 }
 
-extension FileAccess {
-    /// Carries out one wire request: the single entry point for the agent's WebSocket handler and the
-    /// control plane's in-process file browser. Never throws; every failure becomes a response with
-    /// an error code and message.
+/// The file browser's operations, whoever carries them out: ``FileAccess`` on this machine, or the
+/// control plane's SFTP implementation for servers reached over SSH. ``handle(_:)`` turns a wire
+/// request into calls of these, the same way for every implementation.
+public protocol FileOperations: Sendable {
+    /// The most bytes one `read` returns.
+    var maxReadBytes: Int { get }
+    /// The path as the user sees it (root + relative path), for error messages.
+    func display(_ path: ClientPath) -> String
+    func list(_ path: ClientPath) async throws(FileAccessError) -> Listing
+    func stat(_ path: ClientPath) async throws(FileAccessError) -> FileEntry
+    func read(_ path: ClientPath, offset: Int64, length: Int) async throws(FileAccessError) -> Data
+    func write(_ path: ClientPath, data: Data, overwrite: Bool) async throws(FileAccessError) -> FileEntry
+    func beginUpload(_ path: ClientPath, overwrite: Bool, expectedSize: Int64?) async throws(FileAccessError) -> UploadID
+    func appendUpload(_ id: UploadID, offset: Int64, data: Data) async throws(FileAccessError) -> Int64
+    func finishUpload(_ id: UploadID) async throws(FileAccessError) -> FileEntry
+    func abortUpload(_ id: UploadID) async throws(FileAccessError)
+    func rename(_ source: ClientPath, to destination: ClientPath) async throws(FileAccessError) -> FileEntry
+    func delete(_ path: ClientPath, recursive: Bool) async throws(FileAccessError)
+    func makeDirectory(_ path: ClientPath) async throws(FileAccessError) -> FileEntry
+}
+
+extension FileAccess: FileOperations {}
+
+extension FileOperations {
+    /// Carries out one wire request: the single entry point for the agent's WebSocket handler, the
+    /// control plane's in-process file browser and its SFTP one. Never throws; every failure becomes
+    /// a response with an error code and message.
     public func handle(_ request: FileRequest) async -> FileResponse {
         do {
             return try await perform(request)

@@ -35,33 +35,42 @@ struct PendingUpload: Sendable {
     }
 }
 
-/// The uploads in progress, shared by every copy of a ``FileAccess``. Holds descriptors, hands an
-/// upload to one chunk at a time, and drops uploads idle for longer than `idleTimeout` (their
-/// temporary files are deleted) whenever an upload starts or continues.
-actor UploadRegistry {
-    private var uploads: [UploadID: PendingUpload] = [:]
+/// What an upload in progress must tell the ``UploadBook`` that keeps it.
+public protocol TrackedUpload: Sendable {
+    /// The destination as the user sees it, for messages.
+    var display: String { get }
+    /// Bytes written so far.
+    var received: Int64 { get set }
+    /// A chunk is being written right now.
+    var busy: Bool { get set }
+    var lastUsed: ContinuousClock.Instant { get set }
+}
+
+/// Chunked uploads in progress, wherever their bytes go (a local temporary file, or one on a server
+/// reached over SFTP). Hands an upload to one chunk at a time, checks each chunk starts where the
+/// last one ended, and gives back uploads idle for longer than `idleTimeout` so their owner can
+/// delete their temporary files.
+public actor UploadBook<Upload: TrackedUpload> {
+    private var uploads: [UploadID: Upload] = [:]
     private let idleTimeout: Duration
     private let maxConcurrent: Int
 
-    init(idleTimeout: Duration, maxConcurrent: Int) {
+    public init(idleTimeout: Duration = .seconds(15 * 60), maxConcurrent: Int = 16) {
         self.idleTimeout = idleTimeout
         self.maxConcurrent = max(1, maxConcurrent)
     }
 
-    func add(_ upload: PendingUpload) throws(FileAccessError) -> UploadID {
-        sweep()
+    /// Records a new upload under `id`. When the book is full nothing is recorded and the caller
+    /// deletes what it prepared.
+    public func add(_ upload: Upload, id: UploadID) throws(FileAccessError) {
         guard uploads.count < maxConcurrent else {
-            upload.discard()
             throw .invalidRequest("\(maxConcurrent) uploads are already in progress on this server; finish or abort one first", path: upload.display)
         }
-        let id = UploadID(rawValue: UUID().uuidString.lowercased())
         uploads[id] = upload
-        return id
     }
 
     /// Marks the upload busy for one chunk that must start at `offset`.
-    func checkOut(_ id: UploadID, offset: Int64) throws(FileAccessError) -> PendingUpload {
-        sweep()
+    public func checkOut(_ id: UploadID, offset: Int64) throws(FileAccessError) -> Upload {
         guard var upload = uploads[id] else { throw .unknownUpload(id.rawValue) }
         guard !upload.busy else { throw .invalidRequest("another chunk of this upload is still being written; send chunks one at a time", path: upload.display) }
         guard offset == upload.received else {
@@ -72,32 +81,63 @@ actor UploadRegistry {
         return upload
     }
 
-    func checkIn(_ id: UploadID, received: Int64) {
+    public func checkIn(_ id: UploadID, received: Int64) {
         uploads[id]?.received = received
         uploads[id]?.busy = false
         uploads[id]?.lastUsed = .now
     }
 
     /// Removes the upload so it can be finished or aborted.
-    func take(_ id: UploadID) throws(FileAccessError) -> PendingUpload {
+    public func take(_ id: UploadID) throws(FileAccessError) -> Upload {
         guard let upload = uploads[id] else { throw .unknownUpload(id.rawValue) }
         guard !upload.busy else { throw .invalidRequest("a chunk of this upload is still being written; wait for it", path: upload.display) }
         uploads[id] = nil
         return upload
     }
 
-    /// Drops the upload and deletes its temporary file.
-    func discard(_ id: UploadID) {
-        uploads.removeValue(forKey: id)?.discard()
+    /// Forgets the upload (its owner deletes the temporary file).
+    @discardableResult
+    public func remove(_ id: UploadID) -> Upload? {
+        uploads.removeValue(forKey: id)
     }
 
-    var count: Int { uploads.count }
-
-    private func sweep() {
+    /// Removes and returns the uploads idle for longer than the timeout.
+    public func expired() -> [Upload] {
         let now = ContinuousClock.now
+        var gone: [Upload] = []
         for (id, upload) in uploads where !upload.busy && upload.lastUsed.duration(to: now) > idleTimeout {
             uploads[id] = nil
-            upload.discard()
+            gone.append(upload)
         }
+        return gone
+    }
+
+    public var count: Int { uploads.count }
+}
+
+extension PendingUpload: TrackedUpload {}
+
+extension UploadBook where Upload == PendingUpload {
+    /// Deletes the temporary files of uploads that went idle.
+    func sweep() {
+        for upload in expired() { upload.discard() }
+    }
+
+    /// Records a local upload under a new id (deleting its temporary file when the book is full).
+    func add(_ upload: PendingUpload) throws(FileAccessError) -> UploadID {
+        sweep()
+        let id = UploadID(rawValue: UUID().uuidString.lowercased())
+        do {
+            try add(upload, id: id)
+        } catch {
+            upload.discard()
+            throw error
+        }
+        return id
+    }
+
+    /// Drops the upload and deletes its temporary file.
+    func discard(_ id: UploadID) {
+        remove(id)?.discard()
     }
 }

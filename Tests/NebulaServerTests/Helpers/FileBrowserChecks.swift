@@ -32,7 +32,13 @@ enum FileBrowserChecks {
         let again = try await app.request(.PUT, base + "/upload?" + query("media/big.bin"), token: token, raw: Data("x".utf8))
         let replaced = try await app.request(.PUT, base + "/upload?" + query("media/small.txt") + "&overwrite=true", token: token, raw: Data("small".utf8))
         let listing = try await app.request(.GET, base + "?" + query("media"), token: token).decode(ListingBody.self)
-        let download = try await app.request(.GET, base + "/download?" + query("media/big.bin"), token: token)
+        let download: TestResponse
+        do {
+            download = try await app.request(.GET, base + "/download?" + query("media/big.bin"), token: token)
+        } catch {
+            Issue.record("the download broke off: \(error); server log: \(relevantLog())")
+            throw error
+        }
         let renamed = try await app.request(.POST, base + "/rename", token: token, json: #"{"root":0,"path":"media/small.txt","to":"small-renamed.txt"}"#)
         let notEmpty = try await app.request(.POST, base + "/delete", token: token, json: #"{"root":0,"path":"media"}"#)
         let deleted = try await app.request(.POST, base + "/delete", token: token, json: #"{"root":0,"path":"media","recursive":true}"#)
@@ -53,6 +59,7 @@ enum FileBrowserChecks {
         #expect(Set(listing.entries.map(\.name)) == ["big.bin", "small.txt"])
         #expect(listing.entries.first { $0.name == "big.bin" }?.size == Int64(big.count))
         #expect(download.status == .ok && download.data == big, "the download is the uploaded bytes (\(download.data.count) of \(big.count))")
+        if download.data != big { Issue.record("server log: \(relevantLog())") }
         #expect(download.headers.first(name: "Content-Disposition")?.contains("big.bin") == true)
         #expect(renamed.status == .ok)
         #expect(FileManager.default.fileExists(atPath: root.appendingPathComponent("small-renamed.txt").path))
@@ -73,5 +80,12 @@ enum FileBrowserChecks {
         #expect(uploads.count == 2 && uploads.allSatisfy { $0.target?.hasSuffix(".bin") == true || $0.target?.hasSuffix(".txt") == true })
         #expect(try await app.auditEntries(action: "file.download").count == 1)
         #expect(try await app.auditEntries(action: "file.delete").count == 2)
+    }
+
+    /// What the control plane logged about downloads and agents, for failures seen only on loaded machines.
+    static func relevantLog() -> String {
+        LogCapture.allText.split(separator: "\n")
+            .filter { $0.contains("download") || $0.contains("agent") || $0.contains("WebSocket") }
+            .suffix(20).joined(separator: "\n")
     }
 }

@@ -74,7 +74,7 @@ struct SSHAccess: Sendable {
         let server = try await sshServer(id)
         let report: TestReport
         do {
-            let (target, identity, policy) = try await connectionParts(for: server)
+            let (target, identity, policy) = try await connectionParts(for: server, pinning: true)
             let result = try await client.testConnection(to: target, identity: identity, hostKey: policy, timeout: timeout)
             let pinnedNow = server.sshHostKey == nil
             if pinnedNow {
@@ -115,9 +115,9 @@ struct SSHAccess: Sendable {
 
     // MARK: Shared by metrics, terminal and power
 
-    /// Target, identity and host-key policy for a server. Until a test pinned the host key, any
-    /// key is accepted and pinned by the caller.
-    func connectionParts(for server: ServerRecord) async throws -> (SSHTarget, SSHIdentity, HostKeyPolicy) {
+    /// Target and identity for a server, with the host-key policy: the pinned key, or any key when
+    /// `pinning` (only "test connection" pins, so a key is trusted when an operator asked for it).
+    func connectionParts(for server: ServerRecord, pinning: Bool = false) async throws -> (SSHTarget, SSHIdentity, HostKeyPolicy) {
         guard let address = server.address else {
             throw SSHError.invalidTarget("the server has no address")
         }
@@ -125,18 +125,17 @@ struct SSHAccess: Sendable {
         guard let identity = try? await identity(for: server) else {
             throw SSHError(code: .invalidKey, description: "no SSH key yet: use \"Generate key\" on the server's page and add the authorized_keys line to the server")
         }
-        return (target, identity, server.sshHostKey.map(HostKeyPolicy.pinned) ?? .trustOnFirstUse)
+        if let pinned = server.sshHostKey { return (target, identity, .pinned(pinned)) }
+        guard pinning else {
+            throw SSHError(code: .hostKeyMismatch, description: "the server's host key is not pinned yet: use \"Test connection\" on its page, check the fingerprint, and it is pinned")
+        }
+        return (target, identity, .trustOnFirstUse)
     }
 
-    /// Runs a command on an SSH server with its pinned key (pinning it on first use).
+    /// Runs a command on an SSH server whose host key is pinned.
     func exec(_ command: String, on server: ServerRecord) async throws -> SSHExecResult {
         let (target, identity, policy) = try await connectionParts(for: server)
-        let result = try await client.exec(command, on: target, identity: identity, hostKey: policy, timeout: timeout)
-        if server.sshHostKey == nil {
-            server.sshHostKey = result.hostKey
-            try await server.update(on: db)
-        }
-        return result
+        return try await client.exec(command, on: target, identity: identity, hostKey: policy, timeout: timeout)
     }
 
     private func identity(for server: ServerRecord) async throws -> SSHIdentity {
@@ -161,10 +160,6 @@ extension SSHAccess: RemotePowerControl, RemoteTerminalOpener, RemoteFileAccess 
     func handle(_ request: FileRequest, roots: FileRoots, on server: ServerRecord) async throws -> FileResponse {
         let (target, identity, policy) = try await connectionParts(for: server)
         let session = try await client.openSFTP(on: target, identity: identity, hostKey: policy, timeout: timeout)
-        if server.sshHostKey == nil {
-            server.sshHostKey = session.hostKey
-            try await server.update(on: db)
-        }
         let registry = await uploads.registry(for: try server.requireID())
         let response = await SFTPFileAccess(session: session, roots: roots, maxUploadBytes: maxUploadBytes, uploads: registry).handle(request)
         await session.close()
@@ -220,4 +215,13 @@ actor SFTPUploadRegistries {
         byServer[server] = created
         return created
     }
+}
+
+extension SSHError: APIErrorConvertible {
+    /// A failure reaching or using an SSH server: 502 with the SSH error's code and exact message.
+    var apiError: NebulaError { .badGateway(description, code: "ssh_" + code.rawValue) }
+}
+
+extension TerminalError: APIErrorConvertible {
+    var apiError: NebulaError { .badGateway("The terminal failed: \(description)", code: "terminal_failed") }
 }

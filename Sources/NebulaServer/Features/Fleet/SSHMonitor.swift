@@ -47,7 +47,8 @@ final class SSHMonitor: Sendable {
     func pollOnce() async {
         let servers: [ServerRecord]
         do {
-            servers = try await ServerRecord.query(on: ssh.db).filter(\.$connection == .ssh).all()
+            // Only servers whose host key an operator pinned with "test connection".
+            servers = try await ServerRecord.query(on: ssh.db).filter(\.$connection == .ssh).filter(\.$sshHostKey != nil).all()
         } catch {
             logger.warning("could not list SSH servers: \(String(reflecting: error))")
             return

@@ -31,6 +31,9 @@ struct NebulaErrorMiddleware: AsyncMiddleware {
             return Problem(status: error.status, code: error.code, message: error.message, headers: error.headers)
         case let error as DecodingError:
             return Problem(status: .badRequest, code: "invalid_request", message: Self.explain(error), headers: [:])
+        case let error as any APIErrorConvertible:
+            let converted = error.apiError
+            return Problem(status: converted.status, code: converted.code, message: converted.message, headers: converted.headers)
         case let error as any AbortError:
             let code: String = switch error.status {
             case .notFound: "not_found"
@@ -98,4 +101,10 @@ struct NebulaErrorMiddleware: AsyncMiddleware {
         }
         return Response(status: problem.status, headers: headers, body: body)
     }
+}
+
+/// An error from a client library (SSH, a node) that knows how the API should report it, so
+/// features need not wrap every call.
+protocol APIErrorConvertible: Error {
+    var apiError: NebulaError { get }
 }

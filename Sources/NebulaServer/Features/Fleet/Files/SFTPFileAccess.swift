@@ -36,9 +36,11 @@ import NebulaSSH
 ///   server's umask may remove more). Names that are not valid UTF-8 are shown with U+FFFD and cannot
 ///   be used in later requests.
 /// Messages never contain a resolved path or a link's target: only the root and the relative path.
-struct SFTPFileAccess: Sendable {
+struct SFTPFileAccess: FileOperations {
     /// The entries one listing returns, like ``FileAccess/defaultMaxListEntries``.
     static let maxListEntries = FileAccess.defaultMaxListEntries
+    /// One read answers at most one wire chunk.
+    let maxReadBytes = FileRequest.maxChunkBytes
 
     /// The open session to the server.
     let session: SFTPSession
@@ -56,73 +58,6 @@ struct SFTPFileAccess: Sendable {
         self.roots = roots
         self.maxUploadBytes = max(0, maxUploadBytes)
         self.uploads = uploads
-    }
-
-    /// Carries out one wire request like ``FileAccess/handle(_:)``. Never throws; every failure
-    /// becomes a response with a ``FileAccessError/Code`` and a message.
-    func handle(_ request: FileRequest) async -> FileResponse {
-        do {
-            return try await perform(request)
-        } catch {
-            return FileResponse(id: request.id, error: error)
-        }
-    }
-
-    private func perform(_ request: FileRequest) async throws(FileAccessError) -> FileResponse {
-        var response = FileResponse(id: request.id)
-        func path() throws(FileAccessError) -> ClientPath {
-            guard let path = request.path else { throw .invalidRequest("\(request.op) needs `path`") }
-            return path
-        }
-        func uploadID() throws(FileAccessError) -> UploadID {
-            guard let id = request.uploadId else { throw .invalidRequest("\(request.op) needs `uploadId`") }
-            return id
-        }
-        func chunk() throws(FileAccessError) -> Data {
-            guard let text = request.data else { throw .invalidRequest("\(request.op) needs `data` (base64)") }
-            let shown = request.path.map(display) ?? ""
-            guard text.utf8.count <= (FileRequest.maxChunkBytes + 2) / 3 * 4 else { throw .tooLarge(shown, limit: Int64(FileRequest.maxChunkBytes)) }
-            guard let data = Data(base64Encoded: text) else { throw .invalidRequest("`data` is not valid base64") }
-            guard data.count <= FileRequest.maxChunkBytes else { throw .tooLarge(shown, limit: Int64(FileRequest.maxChunkBytes)) }
-            return data
-        }
-
-        switch request.op {
-        case .list:
-            let listing = try await list(try path())
-            response.entries = listing.entries
-            response.truncated = listing.truncated
-        case .stat:
-            response.entry = try await stat(try path())
-        case .read:
-            let wanted = min(request.length ?? FileRequest.maxChunkBytes, FileRequest.maxChunkBytes)
-            let data = try await read(try path(), offset: request.offset ?? 0, length: wanted)
-            response.data = data.base64EncodedString()
-            response.eof = data.count < wanted
-        case .write:
-            let target = try path()
-            response.entry = try await write(target, data: try chunk(), overwrite: request.overwrite ?? false)
-        case .rename:
-            guard let destination = request.destination else { throw .invalidRequest("rename needs `destination`") }
-            response.entry = try await rename(try path(), to: destination)
-        case .delete:
-            try await delete(try path(), recursive: request.recursive ?? false)
-        case .mkdir:
-            response.entry = try await makeDirectory(try path())
-        case .uploadBegin:
-            response.uploadId = try await beginUpload(try path(), overwrite: request.overwrite ?? false, expectedSize: request.size)
-        case .uploadAppend:
-            guard let offset = request.offset else { throw .invalidRequest("upload.append needs `offset` (the bytes sent so far)") }
-            response.received = try await appendUpload(try uploadID(), offset: offset, data: try chunk())
-        case .uploadFinish:
-            response.entry = try await finishUpload(try uploadID())
-        case .uploadAbort:
-            try await abortUpload(try uploadID())
-        default:
-            let known = FileRequest.Operation.all.map(\.rawValue).joined(separator: ", ")
-            throw .invalidRequest("unknown operation \"\(Self.printable(request.op.rawValue, limit: 40))\"; known: \(known)")
-        }
-        return response
     }
 
     // MARK: Reading
@@ -381,7 +316,7 @@ extension SFTPFileAccess {
         let names: [String]
         do { names = try path.components() } catch { throw .invalidPath(shown, error.rule) }
 
-        let rootShown = Self.printable(root)
+        let rootShown = FileAccessError.printable(root)
         let rootReal: String
         do {
             rootReal = try await session.realpath(root)
@@ -472,8 +407,8 @@ extension SFTPFileAccess {
     /// The path the user sees in messages: the configured root, then the relative path.
     func display(_ path: ClientPath) -> String {
         let relative = path.path == "." ? "" : path.path
-        guard let root = roots.root(at: path.root) else { return Self.printable("root #\(path.root)/\(relative)") }
-        return Self.printable(relative.isEmpty ? root : Self.join(root, relative))
+        guard let root = roots.root(at: path.root) else { return FileAccessError.printable("root #\(path.root)/\(relative)") }
+        return FileAccessError.printable(relative.isEmpty ? root : Self.join(root, relative))
     }
 
     /// The name the user gave for the entry (for a root: the root's last component).
@@ -592,7 +527,7 @@ extension SFTPFileAccess {
     }
 
     func drop(_ id: UploadID, _ upload: SFTPPendingUpload) async {
-        await uploads.discard(id)
+        await uploads.remove(id)
         try? await session.remove(upload.temporaryPath)
     }
 
@@ -616,16 +551,6 @@ extension SFTPFileAccess {
             return .ioError(shown, "the SFTP session to the server failed: \(reason)")
         }
     }
-
-    /// `text` with control characters replaced by `?` and cut to `limit` characters.
-    static func printable(_ text: String, limit: Int = 512) -> String {
-        var out = ""
-        for (count, scalar) in text.unicodeScalars.enumerated() {
-            if count == limit { out += "…"; break }
-            out.unicodeScalars.append(scalar.value < 0x20 || scalar.value == 0x7F || (0x80..<0xA0).contains(scalar.value) ? "?" : scalar)
-        }
-        return out
-    }
 }
 
 // MARK: - Uploads
@@ -647,65 +572,7 @@ struct SFTPPendingUpload: Sendable {
     var lastUsed = ContinuousClock.now
 }
 
-/// The SFTP uploads in progress for one server. Hands an upload to one chunk at a time and reports
-/// uploads idle for longer than `idleTimeout`, whose temporary files the caller then deletes.
-actor SFTPUploadRegistry {
-    private var uploads: [UploadID: SFTPPendingUpload] = [:]
-    private let idleTimeout: Duration
-    private let maxConcurrent: Int
+/// The SFTP uploads in progress for one server.
+typealias SFTPUploadRegistry = UploadBook<SFTPPendingUpload>
 
-    init(idleTimeout: Duration = .seconds(15 * 60), maxConcurrent: Int = 16) {
-        self.idleTimeout = idleTimeout
-        self.maxConcurrent = max(1, maxConcurrent)
-    }
-
-    func add(_ upload: SFTPPendingUpload, id: UploadID) throws(FileAccessError) {
-        guard uploads.count < maxConcurrent else {
-            throw .invalidRequest("\(maxConcurrent) uploads are already in progress on this server; finish or abort one first", path: upload.display)
-        }
-        uploads[id] = upload
-    }
-
-    /// Marks the upload busy for one chunk that must start at `offset`.
-    func checkOut(_ id: UploadID, offset: Int64) throws(FileAccessError) -> SFTPPendingUpload {
-        guard var upload = uploads[id] else { throw .unknownUpload(id.rawValue) }
-        guard !upload.busy else { throw .invalidRequest("another chunk of this upload is still being written; send chunks one at a time", path: upload.display) }
-        guard offset == upload.received else {
-            throw .invalidRequest("this chunk starts at byte \(offset) but the upload has \(upload.received) bytes; send the chunk at offset \(upload.received)", path: upload.display)
-        }
-        upload.busy = true
-        uploads[id] = upload
-        return upload
-    }
-
-    func checkIn(_ id: UploadID, received: Int64) {
-        uploads[id]?.received = received
-        uploads[id]?.busy = false
-        uploads[id]?.lastUsed = .now
-    }
-
-    /// Removes the upload so it can be finished or aborted.
-    func take(_ id: UploadID) throws(FileAccessError) -> SFTPPendingUpload {
-        guard let upload = uploads[id] else { throw .unknownUpload(id.rawValue) }
-        guard !upload.busy else { throw .invalidRequest("a chunk of this upload is still being written; wait for it", path: upload.display) }
-        uploads[id] = nil
-        return upload
-    }
-
-    func discard(_ id: UploadID) {
-        uploads[id] = nil
-    }
-
-    /// Removes and returns the uploads idle for longer than the timeout.
-    func expired() -> [SFTPPendingUpload] {
-        let now = ContinuousClock.now
-        var gone: [SFTPPendingUpload] = []
-        for (id, upload) in uploads where !upload.busy && upload.lastUsed.duration(to: now) > idleTimeout {
-            uploads[id] = nil
-            gone.append(upload)
-        }
-        return gone
-    }
-
-    var count: Int { uploads.count }
-}
+extension SFTPPendingUpload: TrackedUpload {}
