@@ -104,7 +104,7 @@ import Testing
             // verify
             #expect(error.code == .timedOut)
             #expect(error.description == "nvidia-smi timed out: no answer within 0.5 s")
-            #expect(started.duration(to: .now) < .seconds(3))
+            #expect(started.duration(to: .now) < .seconds(10), "the hung nvidia-smi is abandoned, not waited for")
         }
         let pid = try #require(Int32(String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
         #expect(kill(pid, 0) == -1, "the hanging nvidia-smi \(pid) is still alive")

@@ -45,7 +45,7 @@ import Testing
         let elapsed = clock.now - start
         #expect(error?.code == .timedOut)
         #expect(error?.description.contains("logging in to root@127.0.0.1:\(server.port)") == true, "\(error?.description ?? "")")
-        #expect(elapsed >= .milliseconds(900) && elapsed < .seconds(4), "took \(elapsed)")
+        #expect(elapsed >= .milliseconds(900) && elapsed < .seconds(10), "gave up at the 1 s timeout (a loaded machine adds a little): took \(elapsed)")
     }
 
     @Test func nonSSHPeerIsProtocolError() async throws {

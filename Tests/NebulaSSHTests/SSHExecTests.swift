@@ -140,7 +140,7 @@ struct SSHExecTests {
         let error = #expect(throws: SSHError.self) { try result.get() }
         #expect(error?.code == .cancelled)
         #expect(error?.description.contains("running the command on") == true, "\(error?.description ?? "")")
-        #expect(elapsed < .seconds(2), "took \(elapsed) to stop after cancel")
+        #expect(elapsed < .seconds(10), "stops soon after cancel, not after the command's 30 s: took \(elapsed)")
     }
 
     @Test func outputOverTheCapIsOutputTooLarge() async throws {
