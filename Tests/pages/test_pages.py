@@ -15,7 +15,7 @@ import requests
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -398,13 +398,18 @@ def test_queue_maintenance_job_and_watch_it_finish(admin_driver, base_url):
     path = wait_for_path(driver, r"/jobs/[0-9A-Fa-f-]{36}")
     assert "Queued maintenance.retention" in flash_text(driver)
 
-    badge = driver.find_element(By.CSS_SELECTOR, "[data-job-status]")
-    log = driver.find_element(By.CSS_SELECTOR, "pre[data-live-job-log]")
+    # live.js may replace the badge and log nodes as the job moves on: look them up on every poll.
+    def finished(d):
+        try:
+            badge = d.find_element(By.CSS_SELECTOR, "[data-job-status]")
+            log = d.find_element(By.CSS_SELECTOR, "pre[data-live-job-log]")
+            return badge.text.strip() == "succeeded" and "deleted" in log.text and "tone-green" in badge.get_attribute("class")
+        except (StaleElementReferenceException, WebDriverException):
+            return False
     try:
-        wait(driver, 20).until(lambda d: badge.text.strip() == "succeeded" and "deleted" in log.text)
+        wait(driver, 20).until(finished)
     finally:
         screenshot(driver, "job-detail")
-    assert "tone-green" in badge.get_attribute("class")
     assert path_of(driver) == path  # no reload or navigation was needed
 
     # The job is listed, and the status filter finds it.

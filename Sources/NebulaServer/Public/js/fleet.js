@@ -43,8 +43,10 @@ const SVG = "http://www.w3.org/2000/svg";
 function drawSpark(card, key, values) {
   const svg = card.querySelector(`[data-spark="${key}"]`);
   if (!svg) return;
-  const points = values.slice(-SPARK_POINTS);
-  svg.dataset.values = JSON.stringify(points);
+  const kept = values.slice(-SPARK_POINTS);
+  svg.dataset.values = JSON.stringify(kept);
+  // A single reading is drawn as a level line, so a new server does not show an empty chart.
+  const points = kept.length === 1 ? [kept[0], kept[0]] : kept;
   let line = svg.querySelector("polyline");
   if (!line) {
     line = document.createElementNS(SVG, "polyline");
