@@ -29,6 +29,9 @@ final class TerminalClient: Sendable {
             socket.onText { _, text in received.state.withLock { $0.controls.append(text) } }
             holder.withLock { $0 = socket }
         }
+        // The upgrade callback runs in a task of its own and can come a little after connect returns.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while holder.withLock({ $0 }) == nil && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
         guard let socket = holder.withLock({ $0 }) else { throw TerminalClientError.notConnected }
         return TerminalClient(socket: socket, received: received)
     }
