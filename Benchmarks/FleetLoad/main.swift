@@ -89,7 +89,7 @@ for index in 0..<options.agents {
 }
 print("joined \(options.agents) agents")
 if let readyFile = options.readyFile {
-    FileManager.default.createFile(atPath: readyFile, contents: Data("ready\n".utf8))
+    _ = FileManager.default.createFile(atPath: readyFile, contents: Data("ready\n".utf8))
 }
 
 let sent = ManagedAtomicCounter()
@@ -102,13 +102,23 @@ await withTaskGroup(of: Void.self) { group in
             try? await Task.sleep(for: .milliseconds(index * options.interval * 1000 / max(options.agents, 1)))
             var headers = HTTPHeaders()
             headers.add(name: "Authorization", value: "Bearer \(credential)")
-            try? await WebSocket.connect(to: wsURL, headers: headers, on: MultiThreadedEventLoopGroup.singleton) { socket in
-                while ContinuousClock.now < deadline {
-                    if (try? await socket.send(message)) != nil { sent.increment() }
-                    try? await Task.sleep(for: .seconds(options.interval))
-                }
-                try? await socket.close()
+            // connect returns once upgraded; the socket is handed over from its callback.
+            let (sockets, handOver) = AsyncStream<WebSocket>.makeStream()
+            do {
+                try await WebSocket.connect(to: wsURL, headers: headers, on: MultiThreadedEventLoopGroup.singleton) { socket in
+                    handOver.yield(socket)
+                    handOver.finish()
+                }.get()
+            } catch {
+                return
             }
+            var iterator = sockets.makeAsyncIterator()
+            guard let socket = await iterator.next() else { return }
+            while ContinuousClock.now < deadline {
+                if (try? await socket.send(message)) != nil { sent.increment() }
+                try? await Task.sleep(for: .seconds(options.interval))
+            }
+            try? await socket.close()
         }
     }
 }

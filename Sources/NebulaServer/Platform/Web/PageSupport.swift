@@ -111,6 +111,38 @@ enum ErrorPage {
     }
 }
 
+/// "29 bytes", "2 KB", "1.5 MB", "19.5 GB": binary units, KB whole, MB one decimal, GB and up two,
+/// trailing zeros dropped. Written out by hand: the fleet page formats thousands of these, and
+/// `ByteCountFormatter` / `String(format:)` are slow on Linux.
 func formatBytes(_ count: Int) -> String {
-    ByteCountFormatter.string(fromByteCount: Int64(count), countStyle: .binary)
+    guard count >= 1024 else { return count == 1 ? "1 byte" : "\(count) bytes" }
+    let units = ["KB", "MB", "GB", "TB", "PB"]
+    var value = Double(count) / 1024
+    var unit = 0
+    while value >= 1024, unit < units.count - 1 {
+        value /= 1024
+        unit += 1
+    }
+    return value.fixed(unit == 0 ? 0 : unit == 1 ? 1 : 2, trimmingZeros: true) + " " + units[unit]
+}
+
+extension Double {
+    /// This number with `decimals` digits after the point ("3.80", "42"), rounded half away from
+    /// zero; `trimmingZeros` drops trailing zeros ("19.50" → "19.5"). Non-finite numbers are "—".
+    func fixed(_ decimals: Int, trimmingZeros: Bool = false) -> String {
+        guard isFinite else { return "—" }
+        var scale = 1.0
+        for _ in 0..<decimals { scale *= 10 }
+        let scaled = (abs(self) * scale).rounded()
+        guard scaled < 9e15 else { return String(self) }
+        let whole = Int(scaled / scale)
+        var fraction = decimals > 0 ? String(Int(scaled) - whole * Int(scale)) : ""
+        while fraction.count < decimals { fraction = "0" + fraction }
+        if trimmingZeros { while fraction.hasSuffix("0") { fraction.removeLast() } }
+        let sign = self < 0 && scaled > 0 ? "-" : ""
+        return sign + String(whole) + (fraction.isEmpty ? "" : "." + fraction)
+    }
+
+    /// A 0…1 fraction as a whole percentage: "42%".
+    var percent: String { (self * 100).fixed(0) + "%" }
 }

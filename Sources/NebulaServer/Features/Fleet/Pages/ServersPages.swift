@@ -105,7 +105,7 @@ enum ServersPages {
                     ("Tags", Text(server.tags.isEmpty ? "—" : server.tags.joined(separator: ", "))),
                     ("Last report", server.lastSeenAt.map { RelativeTime($0) as any Component } ?? Text("never")),
                     ("Uptime", Text(sample.map { formatDuration($0.uptimeSeconds) } ?? "—")),
-                    ("Load (1/5/15 min)", Text(sample.map { String(format: "%.2f / %.2f / %.2f", $0.load.one, $0.load.five, $0.load.fifteen) } ?? "—")),
+                    ("Load (1/5/15 min)", Text(sample.map { "\($0.load.one.fixed(2)) / \($0.load.five.fixed(2)) / \($0.load.fifteen.fixed(2))" } ?? "—")),
                     ("Memory", Text(sample.map { "\(formatBytes(Int(clamping: $0.memory.usedBytes))) of \(formatBytes(Int(clamping: $0.memory.totalBytes)))" } ?? "—")),
                     ("Processes", Text(sample.map { String($0.processes.count) } ?? "—")),
                 ])
@@ -142,7 +142,7 @@ enum ServersPages {
                     Card(title: "Top processes by CPU") {
                         DataTable(caption: "Top processes by CPU", headers: ["Process", "PID", "CPU", "Memory"],
                                   rows: sample.processes.topByCPU.map { process in
-                                      [Span(process.name).class("mono"), Text(String(process.pid)), Text(String(format: "%.1f %%", process.cpuPercent)),
+                                      [Span(process.name).class("mono"), Text(String(process.pid)), Text(process.cpuPercent.fixed(1) + " %"),
                                        Text(formatBytes(Int(clamping: process.residentBytes)))]
                                   },
                                   emptyTitle: "Measuring", emptyMessage: "CPU use appears after the second report.")
@@ -156,11 +156,11 @@ enum ServersPages {
                     }
                     Card(title: "Temperatures and GPUs") {
                         DataTable(caption: "Sensors", headers: ["Sensor", "Reading"],
-                                  rows: sample.temperatures.map { [Text($0.label), Text(String(format: "%.1f °C", $0.celsius))] }
+                                  rows: sample.temperatures.map { [Text($0.label), Text($0.celsius.fixed(1) + " °C")] }
                                       + sample.gpus.map { gpu in
                                           [Text("GPU \(gpu.index) · \(gpu.name)"),
-                                           Text([gpu.utilization.map { String(format: "%.0f %% busy", $0 * 100) },
-                                                 gpu.temperatureCelsius.map { String(format: "%.0f °C", $0) },
+                                           Text([gpu.utilization.map { ($0 * 100).fixed(0) + " % busy" },
+                                                 gpu.temperatureCelsius.map { $0.fixed(0) + " °C" },
                                                  gpu.memoryUsedBytes.map { formatBytes(Int(clamping: $0)) + " VRAM used" }].compactMap { $0 }.joined(separator: " · "))]
                                       },
                                   emptyTitle: "No sensors", emptyMessage: "This machine exposes no thermal zones, hwmon sensors or NVIDIA GPUs.")
@@ -308,8 +308,8 @@ struct ServerCard: Component {
             tag("dl", [.value("class", "server-facts")]) {
                 Fact(label: "Net ↓", key: "netRx", value: latest.map { formatRate($0.networkReceiveBytesPerSecond) })
                 Fact(label: "Net ↑", key: "netTx", value: latest.map { formatRate($0.networkSendBytesPerSecond) })
-                Fact(label: "Load", key: "load1", value: latest.map { String(format: "%.2f", $0.load1) })
-                Fact(label: "Temp", key: "temperature", value: latest?.temperature.map { String(format: "%.0f °C", $0) })
+                Fact(label: "Load", key: "load1", value: latest.map { $0.load1.fixed(2) })
+                Fact(label: "Temp", key: "temperature", value: latest?.temperature.map { $0.fixed(0) + " °C" })
                 Fact(label: "Up", key: "uptime", value: latest.map { formatDuration($0.uptimeSeconds) })
             }
             if !server.tags.isEmpty {
@@ -343,7 +343,7 @@ private struct MeterRow: Component {
         Div {
             Span(label).class("meter-label")
             Meter(fraction: fraction ?? 0, label: label).attribute(named: "data-metric-meter", escaping: key)
-            Span(fraction.map { String(format: "%.0f%%", $0 * 100) } ?? "—").class("meter-value").attribute(named: "data-metric", escaping: key)
+            Span(fraction.map(\.percent) ?? "—").class("meter-value").attribute(named: "data-metric", escaping: key)
             if let detail { Span(detail).class("meter-detail muted").attribute(named: "data-metric-detail", escaping: key) }
         }.class("meter-row")
     }
@@ -370,8 +370,8 @@ struct Meter: Component {
     var body: any Component {
         let clamped = fraction.isFinite ? min(1, max(0, fraction)) : 0
         return tag("meter", [.value("min", "0"), .value("max", "1"), .value("low", "0.7"), .value("high", "0.9"), .value("optimum", "0"),
-                             .value("value", String(format: "%.3f", clamped)), .value("aria-label", label)]) {
-            Text(String(format: "%.0f%%", clamped * 100))
+                             .value("value", clamped.fixed(3)), .value("aria-label", label)]) {
+            Text(clamped.percent)
         }
     }
 }
