@@ -26,7 +26,7 @@ APT_GET := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get -o DPkg::Lock::Timeout
 # Needed to build and run.
 RUN_PKGS := libsqlite3-dev libcurl4-openssl-dev libssl-dev zlib1g-dev libjs-chart.js node-xterm esbuild
 # Needed only by the tests and benchmarks (PostgreSQL 15 server, headless browser, load generator, OpenSSH server).
-TEST_PKGS := postgresql chromium chromium-driver wrk openssh-server busybox
+TEST_PKGS := postgresql chromium chromium-driver wrk openssh-server busybox-static docker.io docker-compose
 PY_TEST_MODULES := selenium pytest requests
 PIP_INSTALL := PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet
 

@@ -51,6 +51,7 @@ cleanup() {
   stop_pid "$SERVER_PID" 10
   stop_postgres "$TMP"
   stop_sshd "$TMP"
+  stop_dockerd "$TMP"
   if [[ -n ${NEBULA_KEEP_TMP:-} ]]; then
     echo "test.sh: kept $TMP" >&2
   else
@@ -67,6 +68,9 @@ start_postgres "$TMP"
 
 STEP="starting OpenSSH servers"
 start_sshd "$TMP"
+
+STEP="starting dockerd"
+start_dockerd "$TMP"
 
 STEP="swift test $*"
 echo "==> swift test $*"

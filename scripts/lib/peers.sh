@@ -275,3 +275,91 @@ stop_sshd() {
   done
   return 0
 }
+
+# start_dockerd DIR — throwaway Docker Engine with its own data root (DIR/docker), exec root
+# (DIR/dexec) and socket (DIR/docker.sock): vfs storage, no iptables, no bridge (containers use
+# `--network none` or `host`). No registry is reachable, so it imports a busybox rootfs
+# (busybox-static) as local/busybox. Exports NEBULA_TEST_DOCKER_HOST (unix://DIR/docker.sock) and
+# NEBULA_TEST_DOCKER_IMAGE (local/busybox). Stop it with stop_dockerd DIR.
+start_dockerd() {
+  local dir=${1:?usage: start_dockerd DIR}
+  local sock host pid i busybox tool
+  dir=$(cd "$dir" && pwd) || return 1
+  sock=$dir/docker.sock
+  if ((${#sock} >= 100)); then
+    echo "peers: docker socket path $sock is too long for a unix socket (use a shorter DIR)" >&2
+    return 1
+  fi
+  if ! command -v dockerd >/dev/null; then
+    echo "peers: dockerd not found (apt-get install docker.io, or: make test-deps)" >&2
+    return 1
+  fi
+  busybox=""
+  for tool in /bin/busybox /usr/bin/busybox; do
+    if [[ -x $tool ]] && ! ldd "$tool" >/dev/null 2>&1; then busybox=$tool; break; fi
+  done
+  if [[ -z $busybox ]]; then
+    echo "peers: no statically linked busybox (apt-get install busybox-static, or: make test-deps)" >&2
+    return 1
+  fi
+  host=unix://$sock
+  mkdir -p "$dir/docker" "$dir/dexec" || return 1
+  dockerd --iptables=false --ip6tables=false --bridge=none --storage-driver=vfs \
+    --data-root="$dir/docker" --exec-root="$dir/dexec" --pidfile="$dir/dockerd.pid" \
+    -H "$host" </dev/null >"$dir/dockerd.log" 2>&1 &
+  pid=$!
+  printf '%s\n' "$pid" >"$dir/dockerd.job"
+  for ((i = 0; i < 600; i++)); do
+    if ! pid_alive "$pid"; then break; fi
+    docker -H "$host" info >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  if ! docker -H "$host" info >/dev/null 2>&1; then
+    echo "peers: dockerd did not answer on $host within 60s; log:" >&2
+    tail -n 50 "$dir/dockerd.log" >&2 2>/dev/null || true
+    stop_dockerd "$dir"
+    return 1
+  fi
+  if ! docker -H "$host" image inspect local/busybox >/dev/null 2>&1; then
+    rm -rf "$dir/rootfs"
+    mkdir -p "$dir/rootfs/bin" "$dir/rootfs/tmp" "$dir/rootfs/www" || return 1
+    cp "$busybox" "$dir/rootfs/bin/busybox" || return 1
+    for tool in sh echo httpd sleep wget cat ls printf seq true false env; do
+      ln -sf busybox "$dir/rootfs/bin/$tool"
+    done
+    echo ok >"$dir/rootfs/www/index.html"
+    if ! tar -C "$dir/rootfs" -c . | docker -H "$host" import - local/busybox >/dev/null; then
+      echo "peers: could not import the busybox image" >&2
+      stop_dockerd "$dir"
+      return 1
+    fi
+  fi
+  export NEBULA_TEST_DOCKER_HOST=$host
+  export NEBULA_TEST_DOCKER_IMAGE=local/busybox
+  echo "peers: dockerd $(dockerd --version | awk '{print $3}' | tr -d ,) on $host ($dir/docker)" >&2
+}
+
+# stop_dockerd DIR — stop the engine started by start_dockerd DIR and unmount what it left
+# mounted under DIR (no-op if none; safe to call twice).
+stop_dockerd() {
+  local dir=${1:?usage: stop_dockerd DIR}
+  local pid mnt proc
+  if [[ -f $dir/dockerd.job ]]; then
+    pid=$(head -n 1 "$dir/dockerd.job" 2>/dev/null) || pid=""
+    # dockerd stops its containers on TERM (10 s each at most, in parallel).
+    stop_pid "$pid" 30
+    rm -f "$dir/dockerd.job"
+  fi
+  dir=$(cd "$dir" 2>/dev/null && pwd) || return 0
+  # Container shims that outlived a killed dockerd (found by their exec root under DIR).
+  for proc in /proc/[0-9]*; do
+    if grep -qaF -- "$dir/dexec" "$proc/cmdline" 2>/dev/null; then
+      kill -KILL "${proc#/proc/}" 2>/dev/null || true
+    fi
+  done
+  # Leftover mounts (netns files, container rootfs), deepest first.
+  while read -r mnt; do
+    umount -l "$mnt" 2>/dev/null || true
+  done < <(awk -v d="$dir/" 'index($2, d) == 1 {print $2}' /proc/self/mounts | sort -r)
+  return 0
+}

@@ -32,7 +32,8 @@ struct ServerDTO: Codable, Sendable, Equatable {
         tags = server.tagList
         status = server.status
         lastSeenAt = server.lastSeenAt
-        latest = server.latestSample.flatMap(FleetService.decodeSample).map(LatestMetrics.init)
+        latest = server.latestMetrics.flatMap(FleetService.decodeLatest)
+            ?? server.latestSample.flatMap(FleetService.decodeSample).map(LatestMetrics.init)
         createdAt = server.createdAt
         macAddress = server.macAddress
         wakeBroadcast = server.macAddress == nil ? nil : server.wakeBroadcast ?? "255.255.255.255"

@@ -117,6 +117,7 @@ struct FleetService: Sendable {
         server.status = .online
         server.lastSeenAt = sample.timestamp
         server.latestSample = Self.encodeSample(sample)
+        server.latestMetrics = Self.encodeLatest(latest)
         try await server.update(on: db)
         if cameOnline {
             await events.publish(.serverOnline, subject: "server:\(server.name)", data: ["id": id.uuidString])
@@ -349,6 +350,18 @@ struct FleetService: Sendable {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601
         return (try? encoder.encode(sample)).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    static func encodeLatest(_ latest: LatestMetrics) -> String? {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        return (try? encoder.encode(latest)).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    static func decodeLatest(_ text: String) -> LatestMetrics? {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try? decoder.decode(LatestMetrics.self, from: Data(text.utf8))
     }
 
     static func decodeSample(_ text: String) -> HostSample? {

@@ -18,9 +18,10 @@ struct AddWakeOnLAN: AsyncMigration {
     }
 }
 
-/// Per server: the pinned SSH host key, the last connection error and the file browser's roots.
+/// Per server: the pinned SSH host key, the last connection error, the file browser's roots and
+/// the latest sample's headline numbers.
 struct AddSSHAccess: AsyncMigration {
-    static let columns = ["ssh_host_key", "last_error", "file_roots"]
+    static let columns = ["ssh_host_key", "last_error", "file_roots", "latest_metrics"]
 
     func prepare(on database: any Database) async throws {
         for name in Self.columns {

@@ -18,6 +18,8 @@ final class ServerRecord: Model, @unchecked Sendable {
     @OptionalField(key: "last_seen_at") var lastSeenAt: Date?
     /// The newest full sample (JSON `HostSample`), for the server page's details.
     @OptionalField(key: "latest_sample") var latestSample: String?
+    /// The headline numbers of that sample (JSON `LatestMetrics`), so lists need not decode it whole.
+    @OptionalField(key: "latest_metrics") var latestMetrics: String?
     /// SHA-256 of the agent's credential; nil until an agent joins, and after a revoke.
     @OptionalField(key: "agent_credential_hash") var agentCredentialHash: String?
     @OptionalField(key: "agent_version") var agentVersion: String?
