@@ -11,7 +11,7 @@ final class FleetMonitor: Sendable {
     let measuresLocalHost: Bool
     let logger: Logger
     private let sampler: HostSampler
-    private let task = LockedValue<Task<Void, Never>?>(nil)
+    private let loop = BackgroundTask()
 
     init(fleet: FleetService, measuresLocalHost: Bool, logger: Logger, sampler: HostSampler = HostSampler()) {
         self.fleet = fleet
@@ -21,7 +21,7 @@ final class FleetMonitor: Sendable {
     }
 
     func start() {
-        let loop = Task { [fleet, measuresLocalHost, logger, sampler] in
+        loop.start { [fleet, measuresLocalHost, logger, sampler] in
             var localID: UUID?
             if measuresLocalHost {
                 do {
@@ -51,15 +51,9 @@ final class FleetMonitor: Sendable {
                 try? await Task.sleep(for: fleet.interval)
             }
         }
-        task.withLock { $0 = loop }
     }
 
     func stop() async {
-        let loop = task.withLock { current -> Task<Void, Never>? in
-            defer { current = nil }
-            return current
-        }
-        loop?.cancel()
-        await loop?.value
+        await loop.stop()
     }
 }

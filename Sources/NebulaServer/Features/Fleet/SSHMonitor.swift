@@ -15,7 +15,7 @@ final class SSHMonitor: Sendable {
     /// At most this many servers are measured at once.
     let concurrency: Int
     private let samplers = LockedValue<[UUID: RemoteHostSampler]>([:])
-    private let task = LockedValue<Task<Void, Never>?>(nil)
+    private let loop = BackgroundTask()
 
     init(ssh: SSHAccess, fleet: FleetService, logger: Logger, concurrency: Int = 16) {
         self.ssh = ssh
@@ -25,22 +25,16 @@ final class SSHMonitor: Sendable {
     }
 
     func start() {
-        let loop = Task { [self] in
+        loop.start { [self] in
             while !Task.isCancelled {
                 await pollOnce()
                 try? await Task.sleep(for: fleet.interval)
             }
         }
-        task.withLock { $0 = loop }
     }
 
     func stop() async {
-        let loop = task.withLock { current -> Task<Void, Never>? in
-            defer { current = nil }
-            return current
-        }
-        loop?.cancel()
-        await loop?.value
+        await loop.stop()
     }
 
     /// Measures every SSH server once.

@@ -272,6 +272,27 @@ final class JobQueue: Sendable {
     func wake() { wakeup.signal() }
 }
 
+/// One background loop that a service starts once and stops on shutdown, waiting for it to end.
+final class BackgroundTask: Sendable {
+    private let task = LockedValue<Task<Void, Never>?>(nil)
+
+    /// Runs `body` in a new task (replacing none: call once).
+    func start(_ body: @escaping @Sendable () async -> Void) {
+        let running = Task { await body() }
+        task.withLock { $0 = running }
+    }
+
+    /// Cancels the loop and waits until it has ended.
+    func stop() async {
+        let running = task.withLock { current -> Task<Void, Never>? in
+            defer { current = nil }
+            return current
+        }
+        running?.cancel()
+        await running?.value
+    }
+}
+
 /// A mutex-protected value that can be shared between tasks.
 final class LockedValue<Value: Sendable>: Sendable {
     private let mutex: Mutex<Value>
