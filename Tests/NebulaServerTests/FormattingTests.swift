@@ -1,3 +1,4 @@
+import Foundation
 @testable import NebulaServer
 import Testing
 
@@ -23,5 +24,21 @@ import Testing
         #expect(42.0.fixed(0) == "42")
         #expect(Double.nan.fixed(1) == "—")
         #expect(0.426.percent == "43%")
+    }
+
+    @Test func aServerCardEscapesEverythingItShows() {
+        // setup: names and tags are validated on the way in; the card must not rely on it
+        let record = ServerRecord()
+        record.id = UUID()
+        record.name = #"<img src=x onerror="alert(1)">"#
+        record.connection = .agent
+        record.tags = #"["<b>bold</b>"]"#
+        record.status = .online
+        // act
+        let html = ServerCard.html(ServerDTO(record))
+        // verify
+        #expect(!html.contains("<img") && html.contains("&lt;img src=x onerror=&quot;alert(1)&quot;&gt;"))
+        #expect(!html.contains("<b>") && html.contains("&lt;b&gt;bold&lt;/b&gt;"))
+        #expect(html.contains(#"data-server-status="true">online</span>"#) && html.contains(#"data-spark="memory""#))
     }
 }
