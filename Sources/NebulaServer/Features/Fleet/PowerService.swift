@@ -12,8 +12,8 @@ struct PowerService: Sendable {
     let connections: AgentConnections
     /// What the control plane runs for its own machine.
     let localActions: NodeActions
-    /// Runs a power command on an SSH server (nil until SSH servers are wired in).
-    let remote: (any RemotePowerControl)?
+    /// Runs a power command on an SSH server.
+    let remote: any RemotePowerControl
 
     /// What happened, for the API and the page.
     struct Outcome: Codable, Sendable, Equatable {
@@ -43,9 +43,6 @@ struct PowerService: Sendable {
             case .agent:
                 reply = try await connections.call(id, AgentRequest(action: action.request))
             case .ssh:
-                guard let remote else {
-                    throw NebulaError.conflict("Power actions over SSH are not available in this build.", code: "unsupported")
-                }
                 reply = try await remote.power(action, server: server, commands: localActions.power)
             }
         } catch {

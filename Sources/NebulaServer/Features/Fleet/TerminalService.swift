@@ -9,8 +9,8 @@ struct TerminalService: Sendable {
     let db: any Database
     let audit: AuditLog
     let connections: AgentConnections
-    /// Opens a shell on an SSH server (nil until SSH servers are wired in).
-    let remote: (any RemoteTerminalOpener)?
+    /// Opens a shell on an SSH server.
+    let remote: any RemoteTerminalOpener
 
     /// An open session and what the end-of-session audit entry needs.
     struct Opened: Sendable {
@@ -32,9 +32,6 @@ struct TerminalService: Sendable {
             case .agent:
                 session = try await connections.openTerminal(on: id, columns: columns, rows: rows)
             case .ssh:
-                guard let remote else {
-                    throw NebulaError.conflict("Terminals over SSH are not available in this build.", code: "unsupported")
-                }
                 session = try await remote.openTerminal(on: server, columns: columns, rows: rows)
             }
         } catch let error as TerminalError {

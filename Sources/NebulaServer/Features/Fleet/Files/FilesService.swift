@@ -13,8 +13,8 @@ struct FilesService: Sendable {
     let connections: AgentConnections
     /// The control plane's own machine.
     let local: FileAccessCache
-    /// SSH servers (nil until SFTP is wired in).
-    let remote: (any RemoteFileAccess)?
+    /// SSH servers, over SFTP.
+    let remote: any RemoteFileAccess
 
     /// A server's roots, or a clear error when none are configured.
     func roots(of server: ServerRecord) throws -> FileRoots {
@@ -41,7 +41,6 @@ struct FilesService: Sendable {
             }
             response = files
         case .ssh:
-            guard let remote else { throw NebulaError.conflict("The file browser over SSH is not available in this build.", code: "unsupported") }
             response = try await remote.handle(request, roots: roots, on: server)
         }
         if let failure = response.error {
