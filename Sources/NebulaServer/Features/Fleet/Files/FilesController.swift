@@ -51,8 +51,8 @@ struct FilesController: RouteCollection {
         let actor = try req.actor
         let path = Self.clientPath(req)
         // The first chunk is read before answering, so a missing file or a refusal is a JSON error.
-        let (first, server) = try await files.perform(id, .read(path, offset: 0), by: actor)
-        try await files.audited("file.download", path, on: server, roots: try files.roots(of: server), by: actor)
+        let (first, target) = try await files.perform(id, .read(path, offset: 0), by: actor)
+        try await files.audited("file.download", path, on: target, by: actor)
         let name = path.path.split(separator: "/").last.map(String.init) ?? "download"
         let response = Response(status: .ok)
         response.headers.contentType = .binary
@@ -67,7 +67,7 @@ struct FilesController: RouteCollection {
                     if !bytes.isEmpty { try await writer.write(.buffer(ByteBuffer(data: bytes))) }
                     offset += Int64(bytes.count)
                     if chunk.eof == true || bytes.isEmpty { break }
-                    chunk = try await files.perform(id, .read(path, offset: offset), by: actor).0
+                    chunk = try await files.perform(.read(path, offset: offset), on: target)
                 }
                 try await writer.write(.end)
             } catch {
@@ -85,7 +85,7 @@ struct FilesController: RouteCollection {
         let path = Self.clientPath(req)
         let overwrite = req.query[Bool.self, at: "overwrite"] ?? false
         let expected = req.headers.first(name: .contentLength).flatMap(Int64.init)
-        let (begun, server) = try await files.perform(id, .beginUpload(path, overwrite: overwrite, size: expected), by: actor)
+        let (begun, target) = try await files.perform(id, .beginUpload(path, overwrite: overwrite, size: expected), by: actor)
         guard let upload = begun.uploadId else { throw NebulaError.badGateway("The server did not start the upload.", code: "upload_failed") }
         var received: Int64 = 0
         var pending = ByteBuffer()
@@ -95,17 +95,17 @@ struct FilesController: RouteCollection {
                 pending.writeBuffer(&part)
                 while pending.readableBytes >= FileRequest.maxChunkBytes {
                     let slice = pending.readSlice(length: FileRequest.maxChunkBytes) ?? ByteBuffer()
-                    received = try await files.perform(id, .appendUpload(upload, offset: received, data: Data(buffer: slice)), by: actor).0.received ?? received
+                    received = try await files.perform(.appendUpload(upload, offset: received, data: Data(buffer: slice)), on: target).received ?? received
                 }
             }
             if pending.readableBytes > 0 {
-                received = try await files.perform(id, .appendUpload(upload, offset: received, data: Data(buffer: pending)), by: actor).0.received ?? received
+                received = try await files.perform(.appendUpload(upload, offset: received, data: Data(buffer: pending)), on: target).received ?? received
             }
-            let (finished, _) = try await files.perform(id, .finishUpload(upload), by: actor)
-            try await files.audited("file.upload", path, on: server, roots: try files.roots(of: server), by: actor, detail: "\(received) bytes")
+            let finished = try await files.perform(.finishUpload(upload), on: target)
+            try await files.audited("file.upload", path, on: target, by: actor, detail: "\(received) bytes")
             return try await (finished.entry ?? FileEntry.placeholder(name: path.path)).encodeResponse(status: .created, for: req)
         } catch {
-            _ = try? await files.perform(id, .abortUpload(upload), by: actor)
+            _ = try? await files.perform(.abortUpload(upload), on: target)
             throw error
         }
     }
@@ -114,24 +114,24 @@ struct FilesController: RouteCollection {
         let input = try req.decodeJSON(PathBody.self, allowedKeys: ["root", "path", "to"])
         guard let to = input.to else { throw NebulaError.invalid("Give the new path in \"to\".", code: "missing_destination") }
         let from = ClientPath(root: input.root, path: input.path)
-        let (response, server) = try await req.nebula.files.perform(try req.uuidParameter(), .rename(from, to: ClientPath(root: input.root, path: to)), by: try req.actor)
-        try await req.nebula.files.audited("file.rename", from, on: server, roots: try req.nebula.files.roots(of: server), by: try req.actor, detail: "to \(to)")
+        let (response, target) = try await req.nebula.files.perform(try req.uuidParameter(), .rename(from, to: ClientPath(root: input.root, path: to)), by: try req.actor)
+        try await req.nebula.files.audited("file.rename", from, on: target, by: try req.actor, detail: "to \(to)")
         return response.entry ?? FileEntry.placeholder(name: to)
     }
 
     @Sendable func delete(req: Request) async throws -> HTTPStatus {
         let input = try req.decodeJSON(PathBody.self, allowedKeys: ["root", "path", "recursive"])
         let path = ClientPath(root: input.root, path: input.path)
-        let (_, server) = try await req.nebula.files.perform(try req.uuidParameter(), .delete(path, recursive: input.recursive ?? false), by: try req.actor)
-        try await req.nebula.files.audited("file.delete", path, on: server, roots: try req.nebula.files.roots(of: server), by: try req.actor)
+        let (_, target) = try await req.nebula.files.perform(try req.uuidParameter(), .delete(path, recursive: input.recursive ?? false), by: try req.actor)
+        try await req.nebula.files.audited("file.delete", path, on: target, by: try req.actor)
         return .noContent
     }
 
     @Sendable func makeDirectory(req: Request) async throws -> Response {
         let input = try req.decodeJSON(PathBody.self, allowedKeys: ["root", "path"])
         let path = ClientPath(root: input.root, path: input.path)
-        let (response, server) = try await req.nebula.files.perform(try req.uuidParameter(), .makeDirectory(path), by: try req.actor)
-        try await req.nebula.files.audited("file.mkdir", path, on: server, roots: try req.nebula.files.roots(of: server), by: try req.actor)
+        let (response, target) = try await req.nebula.files.perform(try req.uuidParameter(), .makeDirectory(path), by: try req.actor)
+        try await req.nebula.files.audited("file.mkdir", path, on: target, by: try req.actor)
         return try await (response.entry ?? FileEntry.placeholder(name: input.path)).encodeResponse(status: .created, for: req)
     }
 

@@ -25,33 +25,51 @@ struct FilesService: Sendable {
         return parsed
     }
 
-    /// Runs one operation and turns a refusal into an API error with the operation's code.
-    func perform(_ id: UUID, _ request: FileRequest, by actor: Actor) async throws -> (FileResponse, server: ServerRecord) {
+    /// A server and its roots, looked up once for an operation or a whole transfer.
+    struct Target: Sendable {
+        let server: ServerRecord
+        let roots: FileRoots
+    }
+
+    /// The server the operation is for, after checking the role and that it shares folders.
+    func target(_ id: UUID, by actor: Actor) async throws -> Target {
         try actor.require(.operator)
         guard let server = try await ServerRecord.find(id, on: db) else { throw NebulaError.notFound("Server \(id)") }
-        let roots = try roots(of: server)
+        return Target(server: server, roots: try roots(of: server))
+    }
+
+    /// Runs one operation and turns a refusal into an API error with the operation's code.
+    func perform(_ id: UUID, _ request: FileRequest, by actor: Actor) async throws -> (FileResponse, target: Target) {
+        let target = try await target(id, by: actor)
+        return (try await perform(request, on: target), target)
+    }
+
+    /// Runs one operation on a target already looked up: the chunks of a transfer use this, so a
+    /// 1 GiB download does not read the server's row a thousand times.
+    func perform(_ request: FileRequest, on target: Target) async throws -> FileResponse {
         let response: FileResponse
-        switch server.connection {
+        switch target.server.connection {
         case .local:
-            response = await local.access(for: roots).handle(request)
+            response = await local.access(for: target.roots).handle(request)
         case .agent:
-            let reply = try await connections.call(id, AgentRequest(action: .files, files: request, roots: roots), timeout: .seconds(60))
+            let reply = try await connections.call(try target.server.requireID(), AgentRequest(action: .files, files: request, roots: target.roots),
+                                                   timeout: .seconds(60))
             guard let files = reply.files else {
                 throw NebulaError.badGateway("The node's agent does not support the file browser (\(reply.message)); update it.", code: "agent_outdated")
             }
             response = files
         case .ssh:
-            response = try await remote.handle(request, roots: roots, on: server)
+            response = try await remote.handle(request, roots: target.roots, on: target.server)
         }
         if let failure = response.error {
             throw NebulaError(Self.status(for: failure.code), code: failure.code, failure.message)
         }
-        return (response, server)
+        return response
     }
 
     /// Records a change (or a download) with the path as the user sees it.
-    func audited(_ action: String, _ path: ClientPath, on server: ServerRecord, roots: FileRoots, by actor: Actor, detail: String? = nil) async throws {
-        try await audit.record(action, target: "server:\(server.name):\(Self.display(path, roots: roots))", by: actor, detail: detail)
+    func audited(_ action: String, _ path: ClientPath, on target: Target, by actor: Actor, detail: String? = nil) async throws {
+        try await audit.record(action, target: "server:\(target.server.name):\(Self.display(path, roots: target.roots))", by: actor, detail: detail)
     }
 
     static func display(_ path: ClientPath, roots: FileRoots) -> String {

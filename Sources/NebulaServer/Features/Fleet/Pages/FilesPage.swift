@@ -148,10 +148,10 @@ enum FilesPage {
     @Sendable static func makeDirectory(req: Request) async throws -> Response {
         let base = formPath(req, "base")
         let name = req.formField("name") ?? ""
-        let target = ClientPath(root: base.root, path: base.path.isEmpty ? name : base.path + "/" + name)
+        let folder = ClientPath(root: base.root, path: base.path.isEmpty ? name : base.path + "/" + name)
         return try await change(req, folder: base, success: "Folder \(name) made.") { files, id, actor in
-            let (_, server) = try await files.perform(id, .makeDirectory(target), by: actor)
-            try await files.audited("file.mkdir", target, on: server, roots: try files.roots(of: server), by: actor)
+            let (_, target) = try await files.perform(id, .makeDirectory(folder), by: actor)
+            try await files.audited("file.mkdir", folder, on: target, by: actor)
         }
     }
 
@@ -160,8 +160,8 @@ enum FilesPage {
         let to = ClientPath(root: from.root, path: req.formField("to") ?? "")
         let folder = ClientPath(root: from.root, path: from.path.split(separator: "/").dropLast().joined(separator: "/"))
         return try await change(req, folder: folder, success: "Renamed to \(to.path).") { files, id, actor in
-            let (_, server) = try await files.perform(id, .rename(from, to: to), by: actor)
-            try await files.audited("file.rename", from, on: server, roots: try files.roots(of: server), by: actor, detail: "to \(to.path)")
+            let (_, target) = try await files.perform(id, .rename(from, to: to), by: actor)
+            try await files.audited("file.rename", from, on: target, by: actor, detail: "to \(to.path)")
         }
     }
 
@@ -170,8 +170,8 @@ enum FilesPage {
         let folder = ClientPath(root: path.root, path: path.path.split(separator: "/").dropLast().joined(separator: "/"))
         let recursive = req.formField("recursive") == "true"
         return try await change(req, folder: folder, success: "Deleted \(path.path).") { files, id, actor in
-            let (_, server) = try await files.perform(id, .delete(path, recursive: recursive), by: actor)
-            try await files.audited("file.delete", path, on: server, roots: try files.roots(of: server), by: actor)
+            let (_, target) = try await files.perform(id, .delete(path, recursive: recursive), by: actor)
+            try await files.audited("file.delete", path, on: target, by: actor)
         }
     }
 }
