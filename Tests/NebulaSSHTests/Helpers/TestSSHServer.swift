@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import NebulaSSH
 import Testing
 
@@ -61,19 +64,17 @@ struct TestSSHServer: Sendable {
         return identity
     }
 
-    /// Appends the identity's authorized_keys line (sshd reads the file at every login).
+    /// Appends the identity's authorized_keys line (sshd reads the file at every login) with one
+    /// O_APPEND write: other test targets in this process append to the same file at the same time.
     func authorize(_ identity: SSHIdentity) throws {
-        try Self.appendLock.withLock {
-            guard let file = FileHandle(forWritingAtPath: authorizedKeysPath) else {
-                throw TestSetupError.cannotWrite(authorizedKeysPath)
-            }
-            defer { try? file.close() }
-            try file.seekToEnd()
-            try file.write(contentsOf: Data((identity.authorizedKeysLine + "\n").utf8))
+        let descriptor = open(authorizedKeysPath, O_WRONLY | O_APPEND)
+        guard descriptor >= 0 else { throw TestSetupError.cannotWrite(authorizedKeysPath) }
+        defer { close(descriptor) }
+        let bytes = Array((identity.authorizedKeysLine + "\n").utf8)
+        guard bytes.withUnsafeBytes({ write(descriptor, $0.baseAddress, $0.count) }) == bytes.count else {
+            throw TestSetupError.cannotWrite(authorizedKeysPath)
         }
     }
-
-    private static let appendLock = NSLock()
 }
 
 enum TestSetupError: Error {

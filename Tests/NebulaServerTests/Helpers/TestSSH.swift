@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 
 /// The OpenSSH servers `make test` starts (scripts/lib/peers.sh `start_sshd`). Under CI their
@@ -27,12 +30,15 @@ struct TestSSH: Sendable {
         return nil
     }
 
-    /// Lets `line` log in (the servers read the file on every connection).
+    /// Lets `line` log in (the servers read the file on every connection). Tests of several
+    /// targets append at once from one process, so the line goes in with one O_APPEND write:
+    /// seek-then-write could overwrite another test's key.
     func authorize(_ line: String) throws {
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: authorizedKeys))
-        defer { try? handle.close() }
-        try handle.seekToEnd()
-        try handle.write(contentsOf: Data((line + "\n").utf8))
+        let descriptor = open(authorizedKeys, O_WRONLY | O_APPEND)
+        guard descriptor >= 0 else { throw TestSetupError.noPort }
+        defer { close(descriptor) }
+        let bytes = Array((line + "\n").utf8)
+        guard bytes.withUnsafeBytes({ write(descriptor, $0.baseAddress, $0.count) }) == bytes.count else { throw TestSetupError.noPort }
     }
 
     /// `ssh-keygen -lf` of the first server's host key: the fingerprint Nebula must pin.
