@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/JohnSundell/Plot", from: "0.14.0"),
         .package(url: "https://github.com/mattpolzin/OpenAPIKit", from: "6.4.0"),
         .package(url: "https://github.com/apple/swift-nio-ssh", from: "0.15.1"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         .target(
@@ -51,6 +52,7 @@ let package = Package(
             dependencies: [
                 "NebulaCore",
                 "HostMetrics",
+                "DockerEngine",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "WebSocketKit", package: "websocket-kit"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -66,6 +68,8 @@ let package = Package(
                 "HostMetrics",
                 "NebulaAgent",
                 "NebulaSSH",
+                "DockerEngine",
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "Vapor", package: "vapor"),
                 .product(name: "Fluent", package: "fluent"),
                 .product(name: "FluentSQLiteDriver", package: "fluent-sqlite-driver"),
@@ -78,7 +82,7 @@ let package = Package(
                 .product(name: "Plot", package: "Plot"),
                 .product(name: "OpenAPIKit30", package: "OpenAPIKit"),
             ],
-            resources: [.copy("Public")],
+            resources: [.copy("Public"), .copy("Resources/Catalog")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -159,6 +163,7 @@ let package = Package(
                 "HostMetrics",
                 "NebulaAgent",
                 "NebulaSSH",
+                "DockerEngine",
             ],
             swiftSettings: swiftSettings
         ),

@@ -91,6 +91,14 @@ public struct DefaultDockerEngineClient: DockerEngineClient {
         return try decode([WireContainer].self, reply, "container list").map(\.summary)
     }
 
+    public func containers(all: Bool, labels: [String: String]) async throws(DockerError) -> [ContainerSummary] {
+        let values = labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        let json = String(decoding: try encode(["label": values]).readableBytesView, as: UTF8.self)
+        let reply = try await send(.GET, "/containers/json", query: [("all", all ? "1" : "0"), ("filters", json)],
+                                   subject: .engine("container list"))
+        return try decode([WireContainer].self, reply, "container list").map(\.summary)
+    }
+
     public func inspect(_ container: ContainerID) async throws(DockerError) -> ContainerDetails {
         let reply = try await send(.GET, "/containers/\(segment(container.rawValue))/json", subject: .container(container))
         return try decode(WireInspect.self, reply, container.rawValue).details

@@ -13,6 +13,8 @@ public protocol DockerEngineClient: Sendable {
 
     /// Containers, running ones only unless `all`.
     func containers(all: Bool) async throws(DockerError) -> [ContainerSummary]
+    /// Containers carrying every `key=value` of `labels` (the engine filters), running ones only unless `all`.
+    func containers(all: Bool, labels: [String: String]) async throws(DockerError) -> [ContainerSummary]
     /// One container in detail.
     func inspect(_ container: ContainerID) async throws(DockerError) -> ContainerDetails
     /// Creates (does not start) a container; the image must already be on the engine.
@@ -57,6 +59,10 @@ public protocol DockerEngineClient: Sendable {
 extension DockerEngineClient {
     /// Running containers only.
     public func containers() async throws(DockerError) -> [ContainerSummary] { try await containers(all: false) }
+    /// Filters `containers(all:)` here, for clients whose engine cannot filter by label.
+    public func containers(all: Bool, labels: [String: String]) async throws(DockerError) -> [ContainerSummary] {
+        try await containers(all: all).filter { row in labels.allSatisfy { row.labels[$0.key] == $0.value } }
+    }
     /// Stops with Docker's default 10-second grace period.
     public func stop(_ container: ContainerID) async throws(DockerError) { try await stop(container, timeout: .seconds(10)) }
     /// Restarts with Docker's default 10-second grace period.

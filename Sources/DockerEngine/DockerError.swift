@@ -2,9 +2,9 @@
 ///
 /// `code` is stable (snake_case raw values suit API responses and audit records); `detail` names
 /// the endpoint, container or image concerned; `message` is Docker's own message when it sent one.
-public struct DockerError: Error, Equatable, Sendable, CustomStringConvertible {
+public struct DockerError: Error, Equatable, Sendable, Codable, CustomStringConvertible {
     /// What kind of failure this is.
-    public enum Code: String, Sendable, Equatable, CaseIterable {
+    public enum Code: String, Sendable, Equatable, Codable, CaseIterable {
         /// The socket is missing, refused the connection, or the connection broke.
         case unreachable
         /// `DOCKER_HOST` (or the endpoint given) is not `unix://PATH` or `tcp://HOST:PORT`.

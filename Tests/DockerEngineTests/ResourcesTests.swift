@@ -33,11 +33,11 @@ struct ResourcesTests {
         let run = UUID().uuidString.prefix(8).lowercased()
         let managed = "nebula-test/prune-managed:\(run)", foreign = "nebula-test/prune-foreign:\(run)"
         try await TestDocker.withContainer(docker, command: ["true"], start: false, labels: [:]) { id in
-            try TestDocker.cli(["commit", "--change", "LABEL nebula.managed=true", "--change", "LABEL nebula.test=\(run)", id.rawValue, managed])
+            try TestDocker.cli(["commit", "--change", "LABEL dev.nebula.managed=true", "--change", "LABEL nebula.test=\(run)", id.rawValue, managed])
             try TestDocker.cli(["commit", "--change", "LABEL nebula.test=\(run)", id.rawValue, foreign])
         }
         // act
-        let report = try await docker.pruneImages(labels: ImageLabelFilter("nebula.managed", "true", and: ["nebula.test": String(run)]))
+        let report = try await docker.pruneImages(labels: ImageLabelFilter("dev.nebula.managed", "true", and: ["nebula.test": String(run)]))
         let images = try await docker.images()
         try? await docker.removeImage(ImageID(foreign), force: true)
         // verify

@@ -1,7 +1,7 @@
 import Foundation
 
 /// A container's lifecycle state as Docker reports it (`State`).
-public enum ContainerState: Sendable, Hashable, CustomStringConvertible {
+public enum ContainerState: Sendable, Hashable, Codable, CustomStringConvertible {
     case created, running, paused, restarting, removing, exited, dead
     /// A state this client does not know.
     case other(String)
@@ -21,6 +21,16 @@ public enum ContainerState: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Docker's name for the state.
+    /// Encoded as Docker spells it (`"running"`), so the JSON reads like the Engine API.
+    public init(from decoder: any Decoder) throws {
+        self.init(try decoder.singleValueContainer().decode(String.self))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+
     public var description: String {
         switch self {
         case .created: "created"
@@ -36,7 +46,7 @@ public enum ContainerState: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// The result of a container's health check (only containers with a `HEALTHCHECK` have one).
-public enum ContainerHealth: String, Sendable, Hashable {
+public enum ContainerHealth: String, Sendable, Hashable, Codable {
     case starting, healthy, unhealthy
 
     /// Reads the health from a list `Status` such as `Up 3 minutes (healthy)` or `Up 2 seconds (health: starting)`.
@@ -49,7 +59,7 @@ public enum ContainerHealth: String, Sendable, Hashable {
 }
 
 /// A published or exposed port of a container.
-public struct ContainerPort: Sendable, Hashable {
+public struct ContainerPort: Sendable, Hashable, Codable {
     /// The port inside the container.
     public var privatePort: Int
     /// The port on the host, when published.
@@ -68,7 +78,7 @@ public struct ContainerPort: Sendable, Hashable {
 }
 
 /// One row of the container list (`GET /containers/json`).
-public struct ContainerSummary: Sendable, Hashable, Identifiable {
+public struct ContainerSummary: Sendable, Hashable, Identifiable, Codable {
     /// The full id.
     public var id: ContainerID
     /// Names without Docker's leading `/`.
@@ -93,7 +103,7 @@ public struct ContainerSummary: Sendable, Hashable, Identifiable {
 }
 
 /// What `inspect` tells about one container (`GET /containers/{id}/json`), the parts Nebula uses.
-public struct ContainerDetails: Sendable, Hashable, Identifiable {
+public struct ContainerDetails: Sendable, Hashable, Identifiable, Codable {
     public var id: ContainerID
     /// The name without Docker's leading `/`.
     public var name: String
@@ -129,7 +139,7 @@ public struct ContainerDetails: Sendable, Hashable, Identifiable {
     public var mounts: [Mount]
 
     /// A volume or bind mount of a container.
-    public struct Mount: Sendable, Hashable {
+    public struct Mount: Sendable, Hashable, Codable {
         /// `volume`, `bind`, `tmpfs`, …
         public var type: String
         /// The volume's name (volumes only).

@@ -15,7 +15,7 @@ public struct DockerVersion: Sendable, Hashable {
 }
 
 /// One image (`GET /images/json`).
-public struct ImageSummary: Sendable, Hashable, Identifiable {
+public struct ImageSummary: Sendable, Hashable, Identifiable, Codable {
     /// `sha256:…`.
     public var id: ImageID
     /// `repo:tag` references; empty for an untagged image.
@@ -40,22 +40,27 @@ public struct ImageLabelFilter: Sendable, Hashable {
         labels[key] = value
     }
 
-    /// Images Nebula created: `nebula.managed=true`.
-    public static let nebulaManaged = ImageLabelFilter("nebula.managed", "true")
+    /// Images Nebula created: `dev.nebula.managed=true` (reverse-DNS, as Docker recommends for label keys).
+    public static let nebulaManaged = ImageLabelFilter("dev.nebula.managed", "true")
 
     var filterValues: [String] { labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" } }
 }
 
 /// What an image prune removed.
-public struct ImagePruneReport: Sendable, Hashable {
+public struct ImagePruneReport: Sendable, Hashable, Codable {
     /// Removed image ids and untagged references.
     public var deleted: [String]
     /// Bytes freed.
     public var spaceReclaimed: Int64
+
+    public init(deleted: [String], spaceReclaimed: Int64) {
+        self.deleted = deleted
+        self.spaceReclaimed = spaceReclaimed
+    }
 }
 
 /// One volume (`GET /volumes`).
-public struct VolumeSummary: Sendable, Hashable, Identifiable {
+public struct VolumeSummary: Sendable, Hashable, Identifiable, Codable {
     public var name: String
     public var driver: String
     public var mountpoint: String
@@ -66,7 +71,7 @@ public struct VolumeSummary: Sendable, Hashable, Identifiable {
 }
 
 /// One network (`GET /networks`).
-public struct NetworkSummary: Sendable, Hashable, Identifiable {
+public struct NetworkSummary: Sendable, Hashable, Identifiable, Codable {
     public var id: String
     public var name: String
     /// `bridge`, `host`, `null`, `overlay`, …

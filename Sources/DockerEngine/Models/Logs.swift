@@ -1,14 +1,14 @@
 import Foundation
 
 /// Which output a log line came from.
-public enum LogStream: String, Sendable, Hashable {
+public enum LogStream: String, Sendable, Hashable, Codable {
     case stdout, stderr
     /// A container with a TTY has one combined stream: its lines are reported as this.
     case console
 }
 
 /// One line of a container's output, without its line break.
-public struct LogLine: Sendable, Hashable {
+public struct LogLine: Sendable, Hashable, Codable {
     public var stream: LogStream
     /// The text (invalid UTF-8 repaired).
     public var text: String
@@ -23,7 +23,7 @@ public struct LogLine: Sendable, Hashable {
 }
 
 /// One measurement of a container's resource use (`GET /containers/{id}/stats`).
-public struct ContainerStats: Sendable, Hashable {
+public struct ContainerStats: Sendable, Hashable, Codable {
     /// When Docker took it.
     public var read: Date?
     /// Percent of one CPU (200 = two CPUs fully busy), from the delta to the previous sample; 0 on

@@ -26,7 +26,7 @@ enum TestDocker {
 
     /// Labels that mark a test's containers and images (unique per test, so parallel tests never meet).
     static func labels(_ run: String = UUID().uuidString) -> [String: String] {
-        ["nebula.test": run, "nebula.managed": "true"]
+        ["nebula.test": run, "dev.nebula.managed": "true"]
     }
 
     /// A busybox container on no network, running `command`, removed (with force) after `body`.
