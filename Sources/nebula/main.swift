@@ -16,7 +16,7 @@ struct Nebula: AsyncParsableCommand {
         is stored in SQLite under NEBULA_DATA_DIR (default ./nebula-data).
         """,
         version: NebulaVersion.current,
-        subcommands: [Serve.self, AgentCommand.self, Migrate.self, UserCommand.self, TokenCommand.self, SecretsCommand.self]
+        subcommands: [Serve.self, AgentCommand.self, Migrate.self, UserCommand.self, TokenCommand.self, SecretsCommand.self, MarketplaceCommand.self]
     )
 }
 
@@ -238,3 +238,48 @@ struct SecretsCommand: AsyncParsableCommand {
 }
 
 extension Role: ExpressibleByArgument {}
+
+struct MarketplaceCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "marketplace", abstract: "Work with marketplace manifests.", subcommands: [Validate.self])
+
+    struct Validate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check every *.yaml / *.yml manifest in a folder (or one file).",
+            discussion: "Prints each problem as `file: path: message`; exits 0 only when every manifest is valid. Needs no data directory or database.")
+
+        @Argument(help: "A catalog folder or one manifest file.") var path: String
+
+        func run() async throws {
+            let reports: [ManifestFileReport]
+            do {
+                reports = try CatalogLoader.check(path: path)
+            } catch {
+                FileHandle.standardError.write(Data("nebula: \(path): \(error)\n".utf8))
+                throw ExitCode.failure
+            }
+            guard !reports.isEmpty else {
+                FileHandle.standardError.write(Data("nebula: no *.yaml or *.yml manifests in \(path)\n".utf8))
+                throw ExitCode.failure
+            }
+            var names: [String: String] = [:]
+            var invalid = 0
+            for report in reports {
+                var problems = report.problems
+                if let name = report.packageName {
+                    if let first = names[name] {
+                        problems.append(ManifestProblem(path: "name", message: "\(name) is already defined by \(first)"))
+                    } else {
+                        names[name] = report.file
+                    }
+                }
+                if !problems.isEmpty { invalid += 1 }
+                for problem in problems {
+                    print("\(report.file): \(problem.path.isEmpty ? "" : problem.path + ": ")\(problem.message)")
+                }
+            }
+            let valid = reports.count - invalid
+            print("\(valid) package\(valid == 1 ? "" : "s") valid" + (invalid > 0 ? ", \(invalid) invalid" : ""))
+            if invalid > 0 { throw ExitCode.failure }
+        }
+    }
+}

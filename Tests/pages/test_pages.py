@@ -760,6 +760,38 @@ def test_agent_join_token_wake_on_lan_and_ssh_key_flows(admin_driver, base_url):
     wait_for_path(driver, "/servers")
 
 
+# ------------------------------------------------------------------ marketplace
+
+
+def test_marketplace_search_and_package_page(admin_driver, base_url):
+    driver = admin_driver
+    driver.get(base_url + "/marketplace")
+    cards = driver.find_elements(By.CSS_SELECTOR, "#package-grid [data-package]")
+    assert len(cards) >= 40
+    assert_no_horizontal_overflow(driver, "/marketplace at 1280 px")
+    screenshot(driver, "marketplace-desktop")
+    # Search with the GET form, then open the package from its card.
+    fill(driver, "q", "jelly")
+    driver.find_element(By.CSS_SELECTOR, "form.filter-form button[type=submit]").click()
+    wait(driver).until(lambda d: "q=jelly" in d.current_url)
+    names = {card.get_attribute("data-package") for card in driver.find_elements(By.CSS_SELECTOR, "#package-grid [data-package]")}
+    assert names == {"jellyfin", "jellyseerr"}
+    driver.find_element(By.CSS_SELECTOR, "[data-package='jellyfin'] a.server-name").click()
+    wait_for_path(driver, "/marketplace/jellyfin")
+    assert "Jellyfin" in driver.find_element(By.CSS_SELECTOR, "h1.page-title").text
+    assert driver.find_element(By.ID, "install")
+    assert "jellyfin/jellyfin:" in driver.find_element(By.ID, "compose-file").text
+    assert "MEDIA_DIR" in driver.page_source
+    screenshot(driver, "marketplace-package-desktop")
+    # The category filter keeps only that category.
+    driver.get(base_url + "/marketplace?category=home")
+    names = {card.get_attribute("data-package") for card in driver.find_elements(By.CSS_SELECTOR, "#package-grid [data-package]")}
+    assert "home-assistant" in names and "plex" not in names
+    driver.get(base_url + "/marketplace/sources")
+    assert "No private catalogs" in driver.page_source
+    screenshot(driver, "marketplace-sources-desktop")
+
+
 # ------------------------------------------------------------------ logout
 
 

@@ -23,12 +23,13 @@ struct NebulaErrorMiddleware: AsyncMiddleware {
         var code: String
         var message: String
         var headers: HTTPHeaders
+        var problems: [FieldProblem] = []
     }
 
     static func describe(_ error: any Error) -> Problem {
         switch error {
         case let error as NebulaError:
-            return Problem(status: error.status, code: error.code, message: error.message, headers: error.headers)
+            return Problem(status: error.status, code: error.code, message: error.message, headers: error.headers, problems: error.problems)
         case let error as DecodingError:
             return Problem(status: .badRequest, code: "invalid_request", message: Self.explain(error), headers: [:])
         case let error as any APIErrorConvertible:
@@ -93,7 +94,9 @@ struct NebulaErrorMiddleware: AsyncMiddleware {
         let body: Response.Body
         if wantsJSON {
             headers.contentType = .json
-            let encoded = (try? JSONEncoder().encode(APIErrorBody(code: problem.code, message: problem.message))) ?? Data()
+            let encoded = problem.problems.isEmpty
+                ? (try? JSONEncoder().encode(APIErrorBody(code: problem.code, message: problem.message))) ?? Data()
+                : (try? JSONEncoder().encode(ProblemsErrorBody(error: .init(code: problem.code, message: problem.message, problems: problem.problems)))) ?? Data()
             body = .init(data: encoded)
         } else {
             headers.contentType = .html
@@ -101,6 +104,17 @@ struct NebulaErrorMiddleware: AsyncMiddleware {
         }
         return Response(status: problem.status, headers: headers, body: body)
     }
+}
+
+/// `{ "error": { "code", "message", "problems": [{ "path", "message" }] } }`: the usual error
+/// shape with the field-level problems added.
+struct ProblemsErrorBody: Codable, Sendable {
+    struct Detail: Codable, Sendable {
+        var code: String
+        var message: String
+        var problems: [FieldProblem]
+    }
+    var error: Detail
 }
 
 /// An error from a client library (SSH, a node) that knows how the API should report it, so

@@ -9,6 +9,8 @@ public struct NebulaError: AbortError, Equatable, CustomStringConvertible {
     public var code: String
     public var message: String
     public var headers: HTTPHeaders
+    /// Field-level problems (a manifest's), rendered as `error.problems: [{ path, message }]`.
+    public var problems: [FieldProblem] = []
 
     public init(_ status: HTTPResponseStatus, code: String, _ message: String, headers: HTTPHeaders = [:]) {
         self.status = status
@@ -38,4 +40,15 @@ public struct NebulaError: AbortError, Equatable, CustomStringConvertible {
     public static func badGateway(_ message: String, code: String) -> Self { .init(.badGateway, code: code, message) }
     /// The control plane is set up in a way that cannot serve this (a bug or an unsupported database).
     public static func misconfigured(_ message: String) -> Self { .init(.internalServerError, code: "misconfigured", message) }
+}
+
+/// One thing wrong with one field of the input: where (`variables[2].default`) and what.
+public struct FieldProblem: Codable, Sendable, Equatable {
+    public var path: String
+    public var message: String
+
+    public init(path: String, message: String) {
+        self.path = path
+        self.message = message
+    }
 }
