@@ -97,6 +97,7 @@ test: test-deps vendor
 bench:
 	scripts/bench/run.sh
 	scripts/bench/fleet.sh
+	scripts/bench/containers.sh
 
 # Removes build products but keeps resolved dependency checkouts (no re-fetch needed).
 clean:

@@ -41,6 +41,8 @@ public enum AgentWire {
             case reply
             /// Both ways: one frame of a web terminal session (``TerminalFrame``).
             case terminal
+            /// Both ways: one frame of a streamed answer such as followed logs (``StreamFrame``).
+            case stream
         }
 
         public var type: Kind
@@ -51,9 +53,11 @@ public enum AgentWire {
         public var request: AgentRequest?
         public var reply: AgentReply?
         public var terminal: TerminalFrame?
+        public var stream: StreamFrame?
 
         public init(type: Kind, version: String? = nil, hardware: HardwareProfile? = nil, sample: HostSample? = nil, intervalSeconds: Int? = nil,
-                    request: AgentRequest? = nil, reply: AgentReply? = nil, terminal: TerminalFrame? = nil) {
+                    request: AgentRequest? = nil, reply: AgentReply? = nil, terminal: TerminalFrame? = nil, stream: StreamFrame? = nil) {
+            self.stream = stream
             self.type = type
             self.version = version
             self.hardware = hardware

@@ -1,4 +1,5 @@
 import Foundation
+import DockerEngine
 
 /// A request from the control plane to a node, answered with an ``AgentReply`` of the same `id`.
 public struct AgentRequest: Codable, Sendable, Equatable {
@@ -9,6 +10,10 @@ public struct AgentRequest: Codable, Sendable, Equatable {
         case wake
         /// A file browser operation inside the roots the control plane configured for this node.
         case files
+        /// An operation on this node's Docker Engine.
+        case docker
+        /// A step of installing, upgrading or removing an app (a Compose project).
+        case apps
     }
 
     public var id: String
@@ -18,13 +23,20 @@ public struct AgentRequest: Codable, Sendable, Equatable {
     /// For `files`: the operation and the roots it is confined to.
     public var files: FileRequest?
     public var roots: FileRoots?
+    /// For `docker`.
+    public var docker: DockerCall?
+    /// For `apps`.
+    public var apps: AppCall?
 
-    public init(id: String = UUID().uuidString, action: Action, wake: WakeTarget? = nil, files: FileRequest? = nil, roots: FileRoots? = nil) {
+    public init(id: String = UUID().uuidString, action: Action, wake: WakeTarget? = nil, files: FileRequest? = nil, roots: FileRoots? = nil,
+                docker: DockerCall? = nil, apps: AppCall? = nil) {
         self.id = id
         self.action = action
         self.wake = wake
         self.files = files
         self.roots = roots
+        self.docker = docker
+        self.apps = apps
     }
 }
 
@@ -36,12 +48,19 @@ public struct AgentReply: Codable, Sendable, Equatable {
     public var message: String
     /// For `files`: the operation's result (its own `ok` and error say how the operation went).
     public var files: FileResponse?
+    /// For `docker`: the result, or the engine's error (the reply itself is `ok` when the node
+    /// could ask its engine at all).
+    public var docker: DockerResult?
+    /// For `apps`.
+    public var apps: AppResult?
 
-    public init(id: String, ok: Bool, message: String, files: FileResponse? = nil) {
+    public init(id: String, ok: Bool, message: String, files: FileResponse? = nil, docker: DockerResult? = nil, apps: AppResult? = nil) {
         self.id = id
         self.ok = ok
         self.message = message
         self.files = files
+        self.docker = docker
+        self.apps = apps
     }
 }
 
@@ -72,7 +91,7 @@ public struct PowerCommands: Sendable, Equatable {
         switch action {
         case .reboot: reboot
         case .shutdown: shutdown
-        case .wake, .files: nil
+        case .wake, .files, .docker, .apps: nil
         }
     }
 }
@@ -82,10 +101,18 @@ public struct NodeActions: Sendable {
     public var power: PowerCommands
     /// One `FileAccess` per set of roots, so chunked uploads survive between requests.
     public let files: FileAccessCache
+    /// This node's Docker Engine.
+    public let docker: NodeDocker
+    /// This node's apps (Compose projects under its apps directory).
+    public let apps: NodeApps
 
-    public init(power: PowerCommands = .systemd, files: FileAccessCache = FileAccessCache()) {
+    public init(power: PowerCommands = .systemd, files: FileAccessCache = FileAccessCache(),
+                docker: NodeDocker = .fromEnvironment(ProcessInfo.processInfo.environment),
+                apps: NodeApps = .fromEnvironment(ProcessInfo.processInfo.environment)) {
         self.power = power
         self.files = files
+        self.docker = docker
+        self.apps = apps
     }
 
     public func perform(_ request: AgentRequest) async -> AgentReply {
@@ -105,6 +132,14 @@ public struct NodeActions: Sendable {
             guard let fileRequest = request.files, let roots = request.roots else { return reply(request, false, "a files request needs an operation and roots") }
             let response = await files.access(for: roots).handle(fileRequest)
             return AgentReply(id: request.id, ok: true, message: response.ok ? "done" : (response.error?.message ?? "failed"), files: response)
+        case .docker:
+            guard let call = request.docker else { return reply(request, false, "a docker request needs an operation") }
+            let result = await docker.perform(call)
+            return AgentReply(id: request.id, ok: true, message: result.error?.description ?? "done", docker: result)
+        case .apps:
+            guard let call = request.apps else { return reply(request, false, "an apps request needs an operation") }
+            let result = await apps.perform(call)
+            return AgentReply(id: request.id, ok: true, message: result.ok ? "done" : result.message, apps: result)
         case .wake:
             guard let target = request.wake else { return reply(request, false, "a wake request needs a MAC address") }
             do {

@@ -136,6 +136,7 @@ public struct NodeAgent: Sendable {
                 // Messages are handled in the order they arrive (the async onText would reorder
                 // them); requests run on their own so a slow reboot command holds nothing up.
                 let terminals = TerminalHost { frame in try? await Self.send(.init(type: .terminal, terminal: frame), on: socket) }
+                let streams = DockerStreamHost(docker: actions.docker) { frame in try? await Self.send(.init(type: .stream, stream: frame), on: socket) }
                 let (incoming, received) = AsyncStream<String>.makeStream()
                 // websocket-kit keeps its callbacks on the socket's event loop: install it there.
                 socket.eventLoop.execute { socket.onText { _, text in received.yield(text) } }
@@ -145,6 +146,8 @@ public struct NodeAgent: Sendable {
                         switch message.type {
                         case .terminal:
                             if let frame = message.terminal { await terminals.handle(frame) }
+                        case .stream:
+                            if let frame = message.stream { await streams.handle(frame) }
                         case .request:
                             guard let request = message.request else { continue }
                             Task {
@@ -158,6 +161,7 @@ public struct NodeAgent: Sendable {
                         }
                     }
                     await terminals.closeAll()
+                    await streams.closeAll()
                 }
                 let reporter = Task {
                     let hardware = try? await sampler.hardwareProfile()

@@ -1,3 +1,4 @@
+import DockerEngine
 import Foundation
 import NebulaAgent
 
@@ -56,11 +57,23 @@ public struct Config: Sendable {
     public var sshTimeout: Duration = .seconds(15)
     /// How the control plane reboots or shuts down its own machine (and SSH servers).
     public var powerCommands: PowerCommands = .systemd
+    /// The Docker Engine of the control plane's own machine (`DOCKER_HOST`, else the default socket).
+    public var dockerEndpoint: DockerEndpoint = .default
+    /// Where installed apps' compose files, env files and relative data folders live on the
+    /// control plane's own machine (agents use their own `NEBULA_APPS_DIR`).
+    public var appsDirectory: String
 
     public init(dataDirectory: String, database: Database, masterKey: MasterKeySource) {
         self.dataDirectory = dataDirectory
         self.database = database
         self.masterKey = masterKey
+        self.appsDirectory = (dataDirectory as NSString).appendingPathComponent("apps")
+    }
+
+    /// `path` made absolute against the working directory (compose and the apps directory need it).
+    static func absolute(_ path: String) -> String {
+        if path.hasPrefix("/") { return path }
+        return URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)).standardizedFileURL.path
     }
 
     /// Every variable the control plane reads, its default and what it does; the README's table follows this list.
@@ -84,6 +97,8 @@ public struct Config: Sendable {
         ("NEBULA_SSH_TIMEOUT_SECONDS", "15", "Longest time one SSH operation (connect, log in, run a command) may take."),
         ("NEBULA_REBOOT_COMMAND", "systemctl reboot", "Command (split on spaces, no shell) that reboots this machine or an SSH server; `nebula agent` reads it too."),
         ("NEBULA_SHUTDOWN_COMMAND", "systemctl poweroff", "Command that shuts down this machine or an SSH server; `nebula agent` reads it too."),
+        ("DOCKER_HOST", "unix:///var/run/docker.sock", "The Docker Engine of this machine (unix:///path or tcp://host:port); `nebula agent` reads it too."),
+        ("NEBULA_APPS_DIR", "<data dir>/apps", "Where installed apps' compose files, env files and data folders live; `nebula agent` reads it too."),
     ]
 
     /// Reads the configuration. Throws a ``ConfigError`` naming the variable on any malformed value.
@@ -136,6 +151,14 @@ public struct Config: Sendable {
         config.powerCommands = PowerCommands.from(environment: env)
         config.maxUploadBytes = Int64(try integer(env, "NEBULA_MAX_UPLOAD_BYTES", default: 512 << 20, in: 1...(64 << 30)))
         config.sshTimeout = .seconds(try integer(env, "NEBULA_SSH_TIMEOUT_SECONDS", default: 15, in: 1...300))
+        if let host = nonEmpty(env["DOCKER_HOST"]) {
+            do {
+                config.dockerEndpoint = try DockerEndpoint(parsing: host)
+            } catch {
+                throw ConfigError(variable: "DOCKER_HOST", problem: "must look like unix:///var/run/docker.sock or tcp://host:2375")
+            }
+        }
+        config.appsDirectory = nonEmpty(env["NEBULA_APPS_DIR"]) ?? config.appsDirectory
         if let level = nonEmpty(env["NEBULA_LOG_LEVEL"]) {
             guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(level) else {
                 throw ConfigError(variable: "NEBULA_LOG_LEVEL", problem: "must be one of trace, debug, info, notice, warning, error, critical")

@@ -16,6 +16,8 @@ enum Migrations {
         CreateMetricRollups(),
         AddWakeOnLAN(),
         AddSSHAccess(),
+        CreateCatalogSources(),
+        CreateAppInstalls(),
     ]
 }
 

@@ -26,10 +26,14 @@ final class NebulaServices: Sendable {
     let ssh: SSHAccess
     let sshMonitor: SSHMonitor
     let files: FilesService
+    let containers: ContainersService
+    let marketplace: MarketplaceService
+    let installs: InstallsService
 
     init(config: Config, vault: Vault, audit: AuditLog, events: EventBus, jobs: JobQueue, worker: JobWorker?,
          identity: IdentityService, secrets: SecretsService, settings: SettingsService, metrics: ServerMetrics,
-         maintenance: MaintenanceScheduler, fleet: FleetService, fleetMonitor: FleetMonitor, agents: AgentAccess, power: PowerService, terminals: TerminalService, ssh: SSHAccess, sshMonitor: SSHMonitor, files: FilesService) {
+         maintenance: MaintenanceScheduler, fleet: FleetService, fleetMonitor: FleetMonitor, agents: AgentAccess, power: PowerService, terminals: TerminalService, ssh: SSHAccess, sshMonitor: SSHMonitor, files: FilesService,
+         containers: ContainersService, marketplace: MarketplaceService, installs: InstallsService) {
         self.config = config
         self.vault = vault
         self.audit = audit
@@ -48,6 +52,9 @@ final class NebulaServices: Sendable {
         self.ssh = ssh
         self.sshMonitor = sshMonitor
         self.files = files
+        self.containers = containers
+        self.marketplace = marketplace
+        self.installs = installs
         self.agents = agents
     }
 }

@@ -1,3 +1,4 @@
+import DockerEngine
 import Fluent
 import FluentPostgresDriver
 import FluentSQLiteDriver
@@ -113,6 +114,15 @@ private func buildServices(app: Application, config: Config, vault: Vault, isPos
                       maxUploadBytes: config.maxUploadBytes)
     jobs.register(RetentionJob(settings: settings, events: events, audit: audit, identity: identity))
     jobs.register(MetricsRollupJob(history: fleet.history))
+    let containers = ContainersService(db: db, audit: audit, events: events, connections: connections,
+                                      local: NodeDocker(engine: DefaultDockerEngineClient(endpoint: config.dockerEndpoint)),
+                                      localApps: NodeApps(appsRoot: Config.absolute(config.appsDirectory), endpoint: config.dockerEndpoint))
+    let marketplace = MarketplaceService(db: db, audit: audit, events: events, catalog: MarketplaceCatalog(builtInDirectory: CatalogLoader.builtInDirectory),
+                                         checkoutsDirectory: URL(fileURLWithPath: config.dataDirectory).appendingPathComponent("catalogs"), git: GitCheckout())
+    let installs = InstallsService(db: db, audit: audit, events: events, jobs: jobs, secrets: secrets, marketplace: marketplace, containers: containers)
+    jobs.register(AppInstallJob(installs: installs))
+    jobs.register(AppUpgradeJob(installs: installs))
+    jobs.register(AppUninstallJob(installs: installs))
     let worker = config.runsJobWorker
         ? JobWorker(queue: jobs, concurrency: config.jobConcurrency, pollInterval: config.jobPollInterval, logger: logger)
         : nil
@@ -126,7 +136,8 @@ private func buildServices(app: Application, config: Config, vault: Vault, isPos
                     terminals: TerminalService(db: db, audit: audit, connections: connections, remote: ssh),
                     ssh: ssh, sshMonitor: SSHMonitor(ssh: ssh, fleet: fleet, logger: logger),
                     files: FilesService(db: db, audit: audit, connections: connections,
-                                        local: FileAccessCache(maxUploadBytes: config.maxUploadBytes), remote: ssh))
+                                        local: FileAccessCache(maxUploadBytes: config.maxUploadBytes), remote: ssh),
+                    containers: containers, marketplace: marketplace, installs: installs)
 }
 
 /// Stops background work before the application (and its database pool) shuts down.

@@ -16,6 +16,9 @@ func routes(_ app: Application) throws {
     try api.register(collection: TerminalController())
     try api.register(collection: SSHController())
     try api.register(collection: FilesController())
+    try api.register(collection: MarketplaceController())
+    try api.register(collection: InstallsController())
+    try api.register(collection: ContainersController())
     try app.register(collection: WebPages())
     try app.register(collection: VendorFiles())
 }

@@ -44,7 +44,8 @@ extension TestApp {
     func startAgent(for server: UUID, joinToken: String) async throws -> Task<Void, any Error> {
         let agent = NodeAgent(options: AgentOptions(serverURL: baseURL, joinToken: joinToken,
                                                     credentialFile: directory.appendingPathComponent("agent-\(server)/credential.json").path,
-                                                    interval: .seconds(1)))
+                                                    interval: .seconds(1)),
+                              actions: NodeActions(docker: TestEngine.node))
         let running = Task { try await agent.run() }
         let connections = try services.agents.connections
         let connected = try await waitUntil { await connections.isConnected(server) }

@@ -30,6 +30,8 @@ func withApp(
     config.measuresLocalHost = false
     // Never the real systemctl: a test that reboots the local node runs `true`.
     config.powerCommands = PowerCommands(reboot: ["true"], shutdown: ["true"])
+    // The local node's Docker is the throwaway dockerd `make test` starts, never the machine's own.
+    if let endpoint = TestEngine.endpoint { config.dockerEndpoint = endpoint }
     adjust(&config)
     do {
         let app = try await TestApp.start(config: config, options: options, directory: directory)

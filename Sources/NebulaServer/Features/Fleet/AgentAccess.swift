@@ -127,6 +127,8 @@ struct AgentAccess: Sendable {
                     if let reply = message.reply { await connections.deliver(reply, from: serverID) }
                 case .terminal:
                     if let frame = message.terminal { await connections.route(frame, from: serverID) }
+                case .stream:
+                    if let frame = message.stream { await connections.route(frame, from: serverID) }
                 case .config, .request:
                     break
                 }
@@ -159,6 +161,47 @@ actor AgentConnections {
     private var sockets: [UUID: [ObjectIdentifier: WebSocket]] = [:]
     private var pending: [String: (server: UUID, continuation: CheckedContinuation<AgentReply, any Error>)] = [:]
     private var terminals: [String: (server: UUID, output: AsyncStream<[UInt8]>.Continuation, ending: AgentTerminal.Ending)] = [:]
+    private var streams: [String: (server: UUID, output: AsyncThrowingStream<DockerStreamChunk, any Error>.Continuation)] = [:]
+
+    /// Opens a streamed Docker answer on the node; its chunks arrive through ``route(_:from:)-(StreamFrame,_)``.
+    /// Dropping the returned stream (or cancelling its reader) closes it on the node.
+    func openStream(on serverID: UUID, _ call: DockerStreamCall) async throws -> AsyncThrowingStream<DockerStreamChunk, any Error> {
+        guard let socket = sockets[serverID]?.values.first else {
+            throw NebulaError.conflict("The node's agent is not connected; live logs and stats need it online.", code: "node_offline")
+        }
+        let id = UUID().uuidString
+        // A browser that reads slowly loses the oldest chunks rather than growing memory without bound.
+        let (output, continuation) = AsyncThrowingStream<DockerStreamChunk, any Error>.makeStream(bufferingPolicy: .bufferingNewest(4096))
+        continuation.onTermination = { [weak self] _ in
+            Task { await self?.closeStream(id) }
+        }
+        streams[id] = (serverID, continuation)
+        let text = String(decoding: try AgentWire.Message.encoder.encode(AgentWire.Message(type: .stream, stream: StreamFrame(stream: id, op: .open, call: call))), as: UTF8.self)
+        try await socket.send(text)
+        return output
+    }
+
+    /// A stream frame from a node: a chunk for the reader, or the end of the stream.
+    func route(_ frame: StreamFrame, from serverID: UUID) {
+        guard let stream = streams[frame.stream], stream.server == serverID else { return }
+        switch frame.op {
+        case .data:
+            if let chunk = frame.chunk { stream.output.yield(chunk) }
+        case .end:
+            streams.removeValue(forKey: frame.stream)
+            if let error = frame.error { stream.output.finish(throwing: error) } else { stream.output.finish() }
+        case .open, .close:
+            break
+        }
+    }
+
+    /// The reader went away: tell the node to stop sending.
+    private func closeStream(_ id: String) async {
+        guard let stream = streams.removeValue(forKey: id) else { return }
+        guard let socket = sockets[stream.server]?.values.first,
+              let data = try? AgentWire.Message.encoder.encode(AgentWire.Message(type: .stream, stream: StreamFrame(stream: id, op: .close))) else { return }
+        try? await socket.send(String(decoding: data, as: UTF8.self))
+    }
 
     /// Opens a shell on the node; its output arrives through ``route(_:from:)``.
     func openTerminal(on serverID: UUID, columns: Int, rows: Int) async throws -> AgentTerminal {
@@ -253,6 +296,10 @@ actor AgentConnections {
         if !isConnected(serverID) {
             for (id, waiting) in pending where waiting.server == serverID {
                 fail(id, NebulaError.badGateway("The node disconnected before it answered.", code: "node_unreachable"))
+            }
+            for (id, stream) in streams where stream.server == serverID {
+                streams.removeValue(forKey: id)
+                stream.output.finish(throwing: NebulaError.badGateway("The node disconnected.", code: "node_unreachable"))
             }
             for (session, terminal) in terminals where terminal.server == serverID {
                 terminals.removeValue(forKey: session)

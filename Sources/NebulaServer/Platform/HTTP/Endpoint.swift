@@ -86,6 +86,29 @@ extension RoutesBuilder {
         body: HTTPBodyStreamStrategy = .collect,
         use closure: @Sendable @escaping (Request) async throws -> some AsyncResponseEncodable
     ) -> Route {
+        endpoint(method, path, role: role, audit: audit, summary: summary, tag: tag, request: request, response: response, status: status,
+                 query: query, produces: produces, csrf: csrf, ownBearer: ownBearer, body: body, use: closure)
+    }
+
+    /// Registers an async route whose path is built as an array (shared prefixes).
+    @discardableResult
+    func endpoint(
+        _ method: HTTPMethod,
+        _ path: [PathComponent],
+        role: Role?,
+        audit: String? = nil,
+        summary: String,
+        tag: String,
+        request: SchemaDoc? = nil,
+        response: SchemaDoc? = nil,
+        status: HTTPResponseStatus = .ok,
+        query: [QueryDoc] = [],
+        produces: String = "application/json",
+        csrf: Bool = true,
+        ownBearer: Bool = false,
+        body: HTTPBodyStreamStrategy = .collect,
+        use closure: @Sendable @escaping (Request) async throws -> some AsyncResponseEncodable
+    ) -> Route {
         let route = on(method, path, body: body, use: closure)
         route.userInfo[AnySendableHashable(Endpoint.userInfoKey)] = Endpoint(
             role: role, audit: audit, summary: summary, tag: tag, request: request, response: response,

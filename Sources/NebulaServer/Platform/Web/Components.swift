@@ -134,6 +134,8 @@ struct Icon: Component {
 
     static var overview: Icon { Icon(paths: ["M4 4h6v8H4z", "M14 4h6v5h-6z", "M14 13h6v7h-6z", "M4 16h6v4H4z"]) }
     static var servers: Icon { Icon(paths: ["M4 4h16v6H4z", "M4 14h16v6H4z", "M8 7h.01", "M8 17h.01"]) }
+    static var containers: Icon { Icon(paths: ["M12 2 3 7v10l9 5 9-5V7z", "M3 7l9 5 9-5", "M12 12v10"]) }
+    static var marketplace: Icon { Icon(paths: ["M4 7h16l-1.5 12.5a1.5 1.5 0 0 1-1.5 1.5H7a1.5 1.5 0 0 1-1.5-1.5z", "M9 10V6a3 3 0 0 1 6 0v4"]) }
     static var jobs: Icon { Icon(paths: ["M22 12h-4l-3 8-6-16-3 8H2"]) }
     static var audit: Icon { Icon(paths: ["M14 3H7a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h10a2 2 0 0 0 2-2V8z", "M14 3v5h5", "M9 13h6", "M9 17h4"]) }
     static var users: Icon { Icon(paths: ["M16 20v-1.5a3.5 3.5 0 0 0-3.5-3.5h-5A3.5 3.5 0 0 0 4 18.5V20", "M10 11.5a3.5 3.5 0 1 0 0-7 3.5 3.5 0 0 0 0 7z", "M20 20v-1.5a3.5 3.5 0 0 0-2.5-3.35", "M15.5 4.65a3.5 3.5 0 0 1 0 6.7"]) }
@@ -168,13 +170,15 @@ struct BrandMark: Component {
 /// A top-level destination in the sidebar. Every signed-in user sees all of them; pages mark and
 /// guard admin-only actions themselves.
 enum NavItem: String, CaseIterable, Sendable {
-    case overview, servers, jobs, audit, users, secrets, settings
+    case overview, servers, containers, marketplace, jobs, audit, users, secrets, settings
 
     /// The label shown in the navigation.
     var title: String {
         switch self {
         case .overview: "Overview"
         case .servers: "Servers"
+        case .containers: "Containers"
+        case .marketplace: "Marketplace"
         case .jobs: "Jobs"
         case .audit: "Audit log"
         case .users: "Users"
@@ -196,6 +200,8 @@ enum NavItem: String, CaseIterable, Sendable {
         switch self {
         case .overview: .overview
         case .servers: .servers
+        case .containers: .containers
+        case .marketplace: .marketplace
         case .jobs: .jobs
         case .audit: .audit
         case .users: .users
@@ -207,7 +213,7 @@ enum NavItem: String, CaseIterable, Sendable {
     /// The sidebar group heading the item is listed under.
     var section: String {
         switch self {
-        case .overview, .servers, .jobs, .audit: "Operate"
+        case .overview, .servers, .containers, .marketplace, .jobs, .audit: "Operate"
         case .users, .secrets, .settings: "Administer"
         }
     }

@@ -42,6 +42,8 @@ struct WebPages: RouteCollection {
         TerminalPage.register(featurePage)
         SSHPages.register(featurePage)
         FilesPage.register(featurePage)
+        MarketplacePages.register(featurePage)
+        ContainersPages.register(featurePage)
         page(.GET, "settings", role: .viewer, use: SettingsPage.show)
         page(.POST, "settings", role: .admin, audit: "settings.update", use: SettingsPage.update)
     }

@@ -67,6 +67,9 @@ enum ServersPages {
         let relays = canEdit ? try await fleet.list(by: try req.actor).items.filter { $0.status == .online && $0.connection != .ssh } : []
         let actions = Div {
             StatusBadge(server.status.rawValue)
+            if server.connection != .ssh {
+                LinkButton("Containers", href: "/servers/\(server.id)/containers", style: .secondary)
+            }
             if canEdit {
                 LinkButton("Files", href: "/servers/\(server.id)/files", style: .secondary)
                 LinkButton("Terminal", href: "/servers/\(server.id)/terminal", style: .secondary)

@@ -1,0 +1,167 @@
+import DockerEngine
+import Foundation
+
+/// Carries out ``DockerCall``s and ``DockerStreamCall``s on this node's Docker Engine. The agent
+/// uses it for requests that arrive over its WebSocket; the control plane uses the same value
+/// in-process for its own machine.
+public struct NodeDocker: Sendable {
+    public let engine: any DockerEngineClient
+    /// Log lines are sent in batches: at most this many lines …
+    static let batchLines = 500
+    /// … or this many bytes of text, or whatever arrived within ``batchDelay``.
+    static let batchBytes = 64 << 10
+    static let batchDelay: Duration = .milliseconds(50)
+
+    public init(engine: any DockerEngineClient) {
+        self.engine = engine
+    }
+
+    /// The engine named by `DOCKER_HOST` in `environment`, else the default socket. A malformed
+    /// `DOCKER_HOST` yields a node whose every call answers with that error.
+    public static func fromEnvironment(_ environment: [String: String]) -> NodeDocker {
+        do {
+            return NodeDocker(engine: try DefaultDockerEngineClient(environment: environment))
+        } catch {
+            return NodeDocker(engine: DefaultDockerEngineClient(endpoint: .default))
+        }
+    }
+
+    /// Runs `call`; a Docker failure is the result's `error`, never a thrown error.
+    public func perform(_ call: DockerCall) async -> DockerResult {
+        do throws(DockerError) {
+            switch call {
+            case .containers(let all):
+                return DockerResult(containers: try await engine.containers(all: all))
+            case .inspect(let id):
+                return DockerResult(container: try await engine.inspect(ContainerID(id)))
+            case .start(let id):
+                try await engine.start(ContainerID(id))
+            case .stop(let id, let seconds):
+                try await engine.stop(ContainerID(id), timeout: .seconds(max(0, seconds)))
+            case .restart(let id, let seconds):
+                try await engine.restart(ContainerID(id), timeout: .seconds(max(0, seconds)))
+            case .kill(let id, let signal):
+                try await engine.kill(ContainerID(id), signal: signal)
+            case .remove(let id, let force, let volumes):
+                try await engine.remove(ContainerID(id), force: force, removeVolumes: volumes)
+            case .logs(let id, let tail, let since, let timestamps):
+                var lines: [LogLine] = []
+                do {
+                    for try await line in engine.logs(ContainerID(id), follow: false, tail: tail, since: since, timestamps: timestamps) {
+                        lines.append(line)
+                    }
+                } catch {
+                    throw Self.dockerError(error, id)
+                }
+                return DockerResult(logs: lines)
+            case .stats(let id):
+                return DockerResult(stats: try await engine.stats(ContainerID(id)))
+            case .images:
+                return DockerResult(images: try await engine.images())
+            case .removeImage(let id, let force):
+                try await engine.removeImage(ImageID(id), force: force)
+            case .pruneImages:
+                return DockerResult(pruned: try await pruneImages())
+            case .volumes:
+                return DockerResult(volumes: try await engine.volumes())
+            case .removeVolume(let name, let force):
+                try await engine.removeVolume(name: name, force: force)
+            case .networks:
+                return DockerResult(networks: try await engine.networks())
+            }
+            return .done
+        } catch {
+            return DockerResult(error: error)
+        }
+    }
+
+    /// Docker runs one prune at a time and refuses a second; a prune started by someone else at
+    /// the same moment is waited for (up to about 10 s) rather than reported as a failure.
+    private func pruneImages() async throws(DockerError) -> ImagePruneReport {
+        var attempt = 0
+        while true {
+            do {
+                return try await engine.pruneImages(labels: .nebulaManaged)
+            } catch where error.code == .conflict && attempt < 20 {
+                attempt += 1
+                try? await Task.sleep(for: .milliseconds(500))
+            }
+        }
+    }
+
+    /// The chunks of `call` until the container stops, the engine fails or the consumer stops
+    /// reading. Log lines come in batches (see ``batchLines``) so a chatty container costs one
+    /// message per batch rather than one per line.
+    public func stream(_ call: DockerStreamCall) -> AsyncThrowingStream<DockerStreamChunk, any Error> {
+        switch call {
+        case .stats(let id):
+            let source = engine.statsStream(ContainerID(id))
+            return AsyncThrowingStream { continuation in
+                let task = Task {
+                    do {
+                        for try await stats in source { continuation.yield(.stats(stats)) }
+                        continuation.finish()
+                    } catch {
+                        continuation.finish(throwing: Self.dockerError(error, id))
+                    }
+                }
+                continuation.onTermination = { _ in task.cancel() }
+            }
+        case .logs(let id, let tail, let since, let timestamps):
+            let source = engine.logs(ContainerID(id), follow: true, tail: tail, since: since, timestamps: timestamps)
+            return AsyncThrowingStream { continuation in
+                let batcher = LineBatcher(continuation: continuation)
+                let task = Task {
+                    do {
+                        for try await line in source { await batcher.add(line) }
+                        await batcher.flush()
+                        continuation.finish()
+                    } catch {
+                        await batcher.flush()
+                        continuation.finish(throwing: Self.dockerError(error, id))
+                    }
+                }
+                continuation.onTermination = { _ in task.cancel() }
+            }
+        }
+    }
+
+    static func dockerError(_ error: any Error, _ container: String) -> DockerError {
+        (error as? DockerError) ?? DockerError(code: .badResponse, detail: "container \(container)", message: String(describing: error))
+    }
+}
+
+/// Gathers log lines and hands them on in batches: when a batch is full, or when
+/// ``NodeDocker/batchDelay`` passed since its first line (so a quiet container's line still shows at once).
+actor LineBatcher {
+    private let continuation: AsyncThrowingStream<DockerStreamChunk, any Error>.Continuation
+    private var lines: [LogLine] = []
+    private var bytes = 0
+    private var timer: Task<Void, Never>?
+
+    init(continuation: AsyncThrowingStream<DockerStreamChunk, any Error>.Continuation) {
+        self.continuation = continuation
+    }
+
+    func add(_ line: LogLine) {
+        lines.append(line)
+        bytes += line.text.utf8.count
+        if lines.count >= NodeDocker.batchLines || bytes >= NodeDocker.batchBytes {
+            flush()
+        } else if timer == nil {
+            timer = Task { [weak self] in
+                try? await Task.sleep(for: NodeDocker.batchDelay)
+                await self?.flush()
+            }
+        }
+    }
+
+    func flush() {
+        timer?.cancel()
+        timer = nil
+        guard !lines.isEmpty else { return }
+        continuation.yield(.lines(lines))
+        lines = []
+        bytes = 0
+    }
+}

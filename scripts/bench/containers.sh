@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Containers benchmarks (issue "Containers", performance): prints a table, asserts nothing.
+#   1. GET /api/v1/servers/{id}/containers?all=true on an agent node with BENCH_CONTAINERS (200)
+#      containers: wrk latency, the request crossing the control plane, the agent's WebSocket and
+#      the node's Docker Engine;
+#   2. followed logs of a chatty container (`yes` of 100-byte lines) through the agent to an SSE
+#      client for BENCH_LOG_SECONDS (10): bytes of log text per second arriving at the client.
+# It starts its own dockerd (scripts/lib/peers.sh), never touching the machine's Docker.
+# Figures are also written to scripts/bench/last-containers-results.txt.
+#
+# Environment: NEBULA_BIN (release binary; built when unset), BENCH_CONTAINERS, BENCH_LOG_SECONDS.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT"
+if ! command -v swift >/dev/null && [[ -d /opt/swift/usr/bin ]]; then PATH=/opt/swift/usr/bin:$PATH; fi
+# shellcheck source=../lib/peers.sh
+source "$ROOT/scripts/lib/peers.sh"
+
+COUNT=${BENCH_CONTAINERS:-200}
+LOG_SECONDS=${BENCH_LOG_SECONDS:-10}
+PASSWORD="bench-password-123"
+RESULTS="$ROOT/scripts/bench/last-containers-results.txt"
+
+if [[ -z ${NEBULA_BIN:-} ]]; then
+  echo "==> swift build -c release --product nebula" >&2
+  swift build -c release --product nebula >&2
+fi
+BIN=${NEBULA_BIN:-$ROOT/.build/release/nebula}
+
+TMP=$(mktemp -d /tmp/nbc.XXXXXX)
+chmod 755 "$TMP"
+SERVER_PID="" AGENT_PID=""
+cleanup() {
+  local rc=$?
+  set +e
+  trap - EXIT INT TERM
+  stop_pid "$AGENT_PID" 5
+  stop_pid "$SERVER_PID" 10
+  stop_dockerd "$TMP/d"
+  rm -rf "$TMP"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+unset DATABASE_URL
+
+mkdir -p "$TMP/d"
+start_dockerd "$TMP/d"
+DOCKER=(docker -H "$NEBULA_TEST_DOCKER_HOST")
+echo "==> creating $COUNT containers" >&2
+for ((i = 0; i < COUNT; i++)); do
+  "${DOCKER[@]}" create --network none --label nebula.bench=1 --name "bench-$i" "$NEBULA_TEST_DOCKER_IMAGE" sleep 3600 >/dev/null
+done
+
+DATA=$TMP/data
+mkdir -p "$DATA"
+printf '%s\n%s\n' "$PASSWORD" "$PASSWORD" | NEBULA_DATA_DIR=$DATA "$BIN" user create --username bench --role admin >/dev/null
+TOKEN=$(NEBULA_DATA_DIR=$DATA "$BIN" token create --username bench --name bench | tail -n 1 | tr -d '[:space:]')
+PORT=$(free_port)
+URL="http://127.0.0.1:$PORT"
+NEBULA_DATA_DIR=$DATA NEBULA_LOG_LEVEL=warning NEBULA_LOCAL_AGENT=false "$BIN" serve --host 127.0.0.1 --port "$PORT" >"$TMP/server.log" 2>&1 &
+SERVER_PID=$!
+wait_http_ok "$URL/readyz" 60 "$SERVER_PID"
+api() { curl -sf -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' "$@"; }
+
+ID=$(api -d '{"name":"bench-docker","connection":"agent"}' "$URL/api/v1/servers" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+JOIN=$(api -X POST "$URL/api/v1/servers/$ID/join-token" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+DOCKER_HOST=$NEBULA_TEST_DOCKER_HOST "$BIN" agent --server "$URL" --token "$JOIN" --credential-file "$TMP/agent/credential.json" --interval 5 >"$TMP/agent.log" 2>&1 &
+AGENT_PID=$!
+for ((i = 0; i < 100; i++)); do
+  api "$URL/api/v1/servers/$ID/containers" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+LISTED=$(api "$URL/api/v1/servers/$ID/containers?all=true" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["items"]))')
+
+echo "==> wrk container list ($LISTED containers)" >&2
+wrk -t1 -c4 -d10s --latency -H "Authorization: Bearer $TOKEN" "$URL/api/v1/servers/$ID/containers?all=true" >"$TMP/wrk.txt"
+LIST_P50=$(awk '$1 == "50%" {print $2}' "$TMP/wrk.txt")
+LIST_P99=$(awk '$1 == "99%" {print $2}' "$TMP/wrk.txt")
+LIST_RPS=$(awk '/^Requests\/sec:/ {print $2}' "$TMP/wrk.txt")
+
+echo "==> followed logs of a chatty container for ${LOG_SECONDS}s" >&2
+LINE=$(printf 'x%.0s' $(seq 1 99))
+"${DOCKER[@]}" run -d --network none --name bench-chatty "$NEBULA_TEST_DOCKER_IMAGE" sh -c "yes $LINE" >/dev/null
+# Only what reaches the client counts: SSE framing and JSON are stripped before counting.
+curl -sN -m "$LOG_SECONDS" -H "Authorization: Bearer $TOKEN" \
+  "$URL/api/v1/servers/$ID/containers/bench-chatty/logs?follow=true&tail=1" >"$TMP/sse.txt" || true
+"${DOCKER[@]}" rm -f bench-chatty >/dev/null
+read -r WIRE_BYTES TEXT_BYTES LINES <<<"$(python3 - "$TMP/sse.txt" <<'PY'
+import json, sys
+raw = open(sys.argv[1], "rb").read()
+text = lines = 0
+for block in raw.split(b"\n\n"):
+    if b"event: lines" not in block:
+        continue
+    data = b"".join(l[6:] for l in block.split(b"\n") if l.startswith(b"data: "))
+    try:
+        batch = json.loads(data)
+    except ValueError:
+        continue  # the last block, cut by the timeout
+    lines += len(batch)
+    text += sum(len(item["text"]) + 1 for item in batch)
+print(len(raw), text, lines)
+PY
+)"
+LOG_RATE=$(awk -v b="$TEXT_BYTES" -v s="$LOG_SECONDS" 'BEGIN {printf "%.1f MB/s", b / s / 1e6}')
+WIRE_RATE=$(awk -v b="$WIRE_BYTES" -v s="$LOG_SECONDS" 'BEGIN {printf "%.1f MB/s", b / s / 1e6}')
+
+{
+  echo "Nebula Command containers benchmark — $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "host: $(nproc) CPU; SQLite; binary: $BIN; commit: $(git rev-parse --short HEAD 2>/dev/null || echo none)"
+  echo
+  row() { printf '%-52s %20s  %s\n' "$1" "$2" "$3"; }
+  row "measure" "value" "notes"
+  row "container list through the agent ($LISTED) p50 / p99" "$LIST_P50 / $LIST_P99" "$LIST_RPS req/s (wrk -t1 -c4 -d10s)"
+  row "followed logs through the agent to the client" "$LOG_RATE" "$LINES lines of log text in ${LOG_SECONDS}s; $WIRE_RATE on the wire (SSE + JSON)"
+} | tee "$RESULTS"
