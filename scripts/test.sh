@@ -92,8 +92,10 @@ else
 
   STEP="starting the server for page tests"
   echo "==> $BIN serve --host 127.0.0.1 --port $PORT (data: $TMP/pages-data)"
-  # Page tests must never power off this machine: the power commands are harmless here.
+  # Page tests must never power off this machine: the power commands are harmless here. Its
+  # containers and apps are the throwaway dockerd's, never the machine's own Docker.
   NEBULA_REBOOT_COMMAND=true NEBULA_SHUTDOWN_COMMAND=true \
+  DOCKER_HOST="$NEBULA_TEST_DOCKER_HOST" NEBULA_APPS_DIR="$TMP/pages-apps" \
   NEBULA_DATA_DIR="$TMP/pages-data" "$BIN" serve --host 127.0.0.1 --port "$PORT" >"$SERVER_LOG" 2>&1 &
   SERVER_PID=$!
   wait_http_ok "http://127.0.0.1:$PORT/readyz" 60 "$SERVER_PID"

@@ -54,6 +54,10 @@ public protocol DockerEngineClient: Sendable {
     func removeVolume(name: String, force: Bool) async throws(DockerError)
     /// Networks on the engine.
     func networks() async throws(DockerError) -> [NetworkSummary]
+
+    /// Runs `command` inside the running `container` and waits for it (a marketplace app's
+    /// post-install hook); ``DockerError/Code/conflict`` when the container is not running.
+    func exec(_ container: ContainerID, command: [String], timeout: Duration) async throws(DockerError) -> ExecResult
 }
 
 extension DockerEngineClient {

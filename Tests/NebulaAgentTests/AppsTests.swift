@@ -208,11 +208,12 @@ extension AppsTests {
             }
             defer { warmingUp.stop() }
             let closedPort = try Self.closedPort()
-            let probe = HealthProbe(attemptTimeout: .milliseconds(500))
+            // Generous limits: on a loaded CI machine a round can take seconds; the counts are what matters.
+            let probe = HealthProbe(attemptTimeout: .seconds(2))
             let rounds = LinesBox()
             // act
             let healthy = try await probe.waitUntilHealthy(checks: [.http(port: warmingUp.port), .tcp(port: warmingUp.port)],
-                                                           interval: .milliseconds(50), timeout: .seconds(10),
+                                                           interval: .milliseconds(50), timeout: .seconds(60),
                                                            progress: { rounds.append("\($0.rounds)") })
             let unhealthy = try await probe.waitUntilHealthy(checks: [.http(port: warmingUp.port), .tcp(port: closedPort)],
                                                              interval: .milliseconds(100), timeout: .milliseconds(600))

@@ -7,7 +7,8 @@ import Testing
 
     @Test func closedPortIsConnectionRefused() async throws {
         // setup
-        let port = try await LoopbackTCPServer.closedPort()
+        let refusing = try RefusingPort()
+        let port = refusing.port
         let target = try SSHTarget(host: "127.0.0.1", port: port, username: "root")
         // act
         let error = await #expect(throws: SSHError.self) {
@@ -16,6 +17,7 @@ import Testing
         // verify
         #expect(error?.code == .connectionRefused)
         #expect(error?.description == "127.0.0.1:\(port) refused the connection — is sshd running on that port?")
+        withExtendedLifetime(refusing) {}
     }
 
     @Test func unknownHostIsUnreachable() async throws {
@@ -63,7 +65,8 @@ import Testing
 
     @Test func malformedPinnedKeyIsInvalidKeyBeforeConnecting() async throws {
         // setup: a closed port; the pinned key must be rejected first
-        let port = try await LoopbackTCPServer.closedPort()
+        let refusing = try RefusingPort()
+        let port = refusing.port
         let target = try SSHTarget(host: "127.0.0.1", port: port, username: "root")
         // act
         let error = await #expect(throws: SSHError.self) {

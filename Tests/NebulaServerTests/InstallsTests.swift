@@ -18,7 +18,8 @@ struct InstallsTests {
     }
 
     /// A catalog folder with the test app at `version`; `healthy: false` makes its server exit at once.
-    static func writeCatalog(_ directory: URL, package: String, version: String, healthy: Bool = true, port: Int) throws {
+    /// `image` replaces the busybox image (one that cannot be pulled, say).
+    static func writeCatalog(_ directory: URL, package: String, version: String, healthy: Bool = true, port: Int, image: String? = nil) throws {
         let command = healthy ? #"["httpd", "-f", "-p", "80", "-h", "/www"]"# : #"["sh", "-c", "echo starting; echo 'fatal: no config' >&2; exit 3"]"#
         let manifest = """
         name: \(package)
@@ -31,7 +32,7 @@ struct InstallsTests {
         compose:
           services:
             web:
-              image: \(TestEngine.image.rawValue)
+              image: \(image ?? TestEngine.image.rawValue)
               command: \(command)
               ports:
                 - "${WEB_PORT}:80"
@@ -57,6 +58,10 @@ struct InstallsTests {
             path: /
             interval: 1s
             timeout: \(healthy ? 30 : 4)s
+        hooks:
+          post_install:
+            - service: web
+              command: ["sh", "-c", "echo installed-\(version) > /www/hook.txt"]
         """
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try manifest.write(to: directory.appendingPathComponent("\(package).yaml"), atomically: true, encoding: .utf8)
@@ -70,9 +75,10 @@ struct InstallsTests {
     }
 
     /// A catalog folder source with the test package, added through the API.
-    static func addCatalog(_ app: TestApp, token: String, package: String, version: String, healthy: Bool = true, port: Int) async throws -> (URL, UUID) {
+    static func addCatalog(_ app: TestApp, token: String, package: String, version: String, healthy: Bool = true, port: Int,
+                           image: String? = nil) async throws -> (URL, UUID) {
         let directory = app.directory.appendingPathComponent("catalog-\(package)")
-        try writeCatalog(directory, package: package, version: version, healthy: healthy, port: port)
+        try writeCatalog(directory, package: package, version: version, healthy: healthy, port: port, image: image)
         struct Source: Decodable { var id: UUID }
         let source = try await app.request(.POST, "/api/v1/marketplace/sources", token: token,
                                            json: #"{"name":"tests-\#(package)","kind":"folder","location":"\#(directory.path)"}"#)
@@ -100,6 +106,7 @@ struct InstallsTests {
             let job = try await app.waitForJob(accepted.job.id, toBe: [.succeeded, .failed], timeout: .seconds(90))
             let installed = try await app.request(.GET, "/api/v1/marketplace/installs/\(accepted.install.id)", token: token).decode(AppInstallDTO.self)
             let page = try await TestApp.client.get(url: "http://127.0.0.1:\(port)/").get()
+            let hooked = try await TestApp.client.get(url: "http://127.0.0.1:\(port)/hook.txt").get()
             let log = try await Self.jobLog(app, job.id)
             let password = try await app.services.secrets.value(of: "app.\(package).ADMIN_PASSWORD")
             // verify
@@ -109,6 +116,7 @@ struct InstallsTests {
             #expect(installed.urls == ["http://127.0.0.1:\(port)/"])
             #expect(installed.secretVariables == ["ADMIN_PASSWORD"] && installed.values["ADMIN_PASSWORD"] == nil)
             #expect(page.status == .ok, "the app answers on its port")
+            #expect(hooked.body.map { String(buffer: $0) } == "installed-1.0.0\n", "the post-install command ran in the container")
             #expect(password.count == 24)
             #expect(log.contains("healthy after"))
             #expect(!log.contains(password) && !response.body.contains(password), "the generated secret is never shown")
@@ -185,10 +193,66 @@ struct InstallsTests {
                                              json: #"{"package":"\#(package)","server":"\#(node.id)","keepOnFailure":true}"#).decode(Accepted.self)
             let keptJob = try await app.waitForJob(kept.job.id, toBe: [.succeeded, .failed], timeout: .seconds(90))
             let keptContainers = try await TestEngine.client().containers(all: true).filter { $0.labels["com.docker.compose.project"] == package }
-            _ = try await app.request(.DELETE, "/api/v1/marketplace/installs/\(kept.install.id)?deleteData=true", token: token)
+            let cleanup = try await app.request(.DELETE, "/api/v1/marketplace/installs/\(kept.install.id)?deleteData=true", token: token).decode(Accepted.self)
+            let cleaned = try await app.waitForJob(cleanup.job.id, toBe: [.succeeded, .failed], timeout: .seconds(60))
             // verify
+            #expect(cleaned.status == .succeeded, "a failed install kept for inspection uninstalls cleanly")
             #expect(keptJob.status == .failed)
             #expect(!keptContainers.isEmpty, "kept for inspection when asked")
+        }
+    }
+
+    @Test(arguments: TestDatabase.all)
+    func anAppInstallsOnAnAgentNodeThroughItsAgent(_ database: TestDatabase) async throws {
+        try await withApp(database) { app in
+            // setup
+            let token = try await app.token(role: .operator)
+            let (server, joinToken) = try await app.agentServer(token: token, name: "apps-node")
+            let agent = try await app.startAgent(for: server.id, joinToken: joinToken)
+            defer { agent.cancel() }
+            let package = "remote-\(UUID().uuidString.prefix(6).lowercased())"
+            let port = try Self.freePort()
+            _ = try await Self.addCatalog(app, token: token, package: package, version: "1.0.0", port: port)
+            // act
+            let accepted = try await app.request(.POST, "/api/v1/marketplace/installs", token: token,
+                                                 json: #"{"package":"\#(package)","server":"\#(server.id)"}"#).decode(Accepted.self)
+            let job = try await app.waitForJob(accepted.job.id, toBe: [.succeeded, .failed], timeout: .seconds(90))
+            let page = try await TestApp.client.get(url: "http://127.0.0.1:\(port)/").get()
+            let folder = URL(fileURLWithPath: TestEngine.appsRoot).appendingPathComponent(package)
+            let written = FileManager.default.fileExists(atPath: folder.appendingPathComponent("docker-compose.yml").path)
+            let removal = try await app.request(.DELETE, "/api/v1/marketplace/installs/\(accepted.install.id)?deleteData=true", token: token).decode(Accepted.self)
+            let removed = try await app.waitForJob(removal.job.id, toBe: [.succeeded, .failed], timeout: .seconds(60))
+            let log = try await Self.jobLog(app, job.id)
+            // verify
+            #expect(job.status == .succeeded, "\(log)")
+            #expect(page.status == .ok)
+            #expect(written, "the agent wrote the app's files into its own apps directory")
+            #expect(removed.status == .succeeded && !FileManager.default.fileExists(atPath: folder.path))
+        }
+    }
+
+    @Test(arguments: TestDatabase.all)
+    func anImageThatCannotBePulledFailsTheInstallWithComposesReasonAndLeavesNothing(_ database: TestDatabase) async throws {
+        try await withApp(database, configure: { $0.measuresLocalHost = true }) { app in
+            // setup: no registry is reachable here, so any image not on the engine cannot be pulled
+            let token = try await app.token(role: .operator)
+            let node = try await app.localServer(token: token)
+            let package = "nopull-\(UUID().uuidString.prefix(6).lowercased())"
+            _ = try await Self.addCatalog(app, token: token, package: package, version: "1.0.0", port: try Self.freePort(),
+                                          image: "nebula-test/does-not-exist:1.0")
+            // act
+            let accepted = try await app.request(.POST, "/api/v1/marketplace/installs", token: token,
+                                                 json: #"{"package":"\#(package)","server":"\#(node.id)"}"#).decode(Accepted.self)
+            let job = try await app.waitForJob(accepted.job.id, toBe: [.succeeded, .failed], timeout: .seconds(120))
+            let log = try await Self.jobLog(app, job.id)
+            let left = try await TestEngine.client().containers(all: true).filter { $0.labels["com.docker.compose.project"] == package }
+            // verify
+            #expect(job.status == .failed)
+            #expect(job.lastError?.contains("compose up failed") == true, "\(job.lastError ?? "")")
+            #expect(log.contains("nebula-test/does-not-exist"), "compose's own reason is in the log")
+            #expect(left.isEmpty)
+            #expect(!FileManager.default.fileExists(atPath: URL(fileURLWithPath: Config.absolute(app.config.appsDirectory)).appendingPathComponent(package).path),
+                    "the rollback removed the app's folder")
         }
     }
 

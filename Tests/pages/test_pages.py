@@ -6,6 +6,8 @@ The server under test starts with an empty data directory (scripts/test.sh). The
 """
 
 import os
+import socket
+import subprocess
 import re
 import uuid
 from urllib.parse import urlsplit
@@ -790,6 +792,115 @@ def test_marketplace_search_and_package_page(admin_driver, base_url):
     driver.get(base_url + "/marketplace/sources")
     assert "No private catalogs" in driver.page_source
     screenshot(driver, "marketplace-sources-desktop")
+
+
+# ------------------------------------------------------------------ containers and installs
+
+
+def docker(*arguments):
+    """The docker CLI against the throwaway dockerd scripts/test.sh starts (NEBULA_TEST_DOCKER_HOST)."""
+    host = os.environ.get("NEBULA_TEST_DOCKER_HOST")
+    if not host:
+        pytest.skip("NEBULA_TEST_DOCKER_HOST is not set: run through scripts/test.sh")
+    return subprocess.run(["docker", "-H", host, *arguments], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_containers_page_shows_live_logs_and_stops_a_container(admin_driver, base_url):
+    driver = admin_driver
+    name = unique("chatty").replace("_", "-")
+    docker("run", "-d", "--name", name, "--network", "none", "local/busybox",
+           "sh", "-c", "i=0; while true; do i=$((i+1)); echo line-$i; echo oops-$i >&2; sleep 0.3; done")
+    try:
+        driver.get(base_url + "/containers")
+        wait(driver).until(lambda d: d.find_elements(By.LINK_TEXT, name))
+        assert_no_horizontal_overflow(driver, "/containers at 1280 px")
+        screenshot(driver, "containers-desktop")
+        driver.find_element(By.LINK_TEXT, name).click()
+        wait_for_path(driver, r"/servers/[0-9A-Fa-f-]{36}/containers/" + name)
+        # Live logs: lines keep arriving, stderr marked apart; live usage fills in.
+        wait(driver).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "pre.log-view .log-stdout")) >= 3)
+        wait(driver).until(lambda d: d.find_elements(By.CSS_SELECTOR, "pre.log-view .log-stderr"))
+        first = len(driver.find_elements(By.CSS_SELECTOR, "pre.log-view .log-line"))
+        wait(driver).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "pre.log-view .log-line")) > first)
+        wait(driver).until(lambda d: "%" in d.find_element(By.CSS_SELECTOR, "[data-stat=cpu]").text)
+        screenshot(driver, "container-detail")
+        driver.execute_script("window.confirm = () => true")
+        stop = [f for f in driver.find_elements(By.CSS_SELECTOR, "form") if (f.get_attribute("action") or "").endswith(f"/containers/{name}/stop")][0]
+        submit(stop)
+        wait(driver).until(lambda d: f"{name} stopped" in flash_text(d))
+        assert docker("inspect", "-f", "{{.State.Running}}", name) == "false"
+    finally:
+        docker("rm", "-f", name)
+
+
+def test_install_an_app_from_a_private_catalog_then_uninstall_it(admin_driver, base_url, api_token, tmp_path):
+    driver = admin_driver
+    package = unique("hello").replace("_", "-")
+    port = free_port()
+    catalog = tmp_path / "catalog"
+    catalog.mkdir()
+    (catalog / f"{package}.yaml").write_text(f"""name: {package}
+title: Hello {package}
+version: 1.0.0
+description: A tiny web server for the page test.
+category: web
+icon: "🌐"
+website: https://busybox.net
+compose:
+  services:
+    web:
+      image: local/busybox
+      command: ["httpd", "-f", "-p", "80", "-h", "/www"]
+      ports:
+        - "${{WEB_PORT}}:80"
+variables:
+  - name: WEB_PORT
+    description: Port of the page
+    type: port
+    default: 8080
+    required: true
+health_checks:
+  - type: http
+    port: ${{WEB_PORT}}
+    interval: 1s
+    timeout: 30s
+""")
+    os.chmod(tmp_path, 0o755)
+    os.chmod(catalog, 0o755)
+    added = api(base_url, api_token, "POST", "/marketplace/sources",
+                json={"name": package, "kind": "folder", "location": str(catalog)})
+    assert added.status_code == 201, added.text
+    # The form: the port is changed, then the install runs as a job whose log follows it.
+    driver.get(base_url + f"/marketplace/{package}")
+    form = form_with(driver, f"/marketplace/{package}/install")
+    fill(form, "var.WEB_PORT", str(port))
+    screenshot(driver, "install-form")
+    submit(form)
+    wait_for_path(driver, r"/jobs/[0-9A-Fa-f-]{36}")
+    wait(driver, 90).until(lambda d: "is installed and healthy" in d.find_element(By.TAG_NAME, "main").text)
+    assert requests.get(f"http://127.0.0.1:{port}/", timeout=5).status_code == 200
+    screenshot(driver, "install-job")
+    driver.get(base_url + "/apps")
+    wait(driver).until(lambda d: d.find_elements(By.LINK_TEXT, package))
+    assert "running" in driver.find_element(By.TAG_NAME, "main").text
+    screenshot(driver, "apps-desktop")
+    driver.find_element(By.LINK_TEXT, package).click()
+    wait_for_path(driver, r"/apps/[0-9A-Fa-f-]{36}")
+    assert f"{package}_web_1" in driver.page_source or f"{package}-web-1" in driver.page_source
+    screenshot(driver, "app-detail")
+    driver.execute_script("window.confirm = () => true")
+    delete = [f for f in driver.find_elements(By.CSS_SELECTOR, "form") if f.find_elements(By.CSS_SELECTOR, "input[name=deleteData]")][0]
+    submit(delete)
+    wait_for_path(driver, r"/jobs/[0-9A-Fa-f-]{36}")
+    wait(driver, 60).until(lambda d: "succeeded" in d.find_element(By.TAG_NAME, "main").text)
+    driver.get(base_url + "/apps")
+    assert not driver.find_elements(By.LINK_TEXT, package)
 
 
 # ------------------------------------------------------------------ logout

@@ -3,6 +3,8 @@
 #   1. GET /api/v1/servers/{id}/containers?all=true on an agent node with BENCH_CONTAINERS (200)
 #      containers: wrk latency, the request crossing the control plane, the agent's WebSocket and
 #      the node's Docker Engine;
+#   3. install of a busybox web app (a private catalog folder) on the agent node, from the API call
+#      to healthy: BENCH_INSTALLS (5) runs, median wall time and the job's own breakdown;
 #   2. followed logs of a chatty container (`yes` of 100-byte lines) through the agent to an SSE
 #      client for BENCH_LOG_SECONDS (10): bytes of log text per second arriving at the client.
 # It starts its own dockerd (scripts/lib/peers.sh), never touching the machine's Docker.
@@ -67,7 +69,7 @@ api() { curl -sf -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application
 
 ID=$(api -d '{"name":"bench-docker","connection":"agent"}' "$URL/api/v1/servers" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 JOIN=$(api -X POST "$URL/api/v1/servers/$ID/join-token" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
-DOCKER_HOST=$NEBULA_TEST_DOCKER_HOST "$BIN" agent --server "$URL" --token "$JOIN" --credential-file "$TMP/agent/credential.json" --interval 5 >"$TMP/agent.log" 2>&1 &
+DOCKER_HOST=$NEBULA_TEST_DOCKER_HOST NEBULA_APPS_DIR=$TMP/agent-apps "$BIN" agent --server "$URL" --token "$JOIN" --credential-file "$TMP/agent/credential.json" --interval 5 >"$TMP/agent.log" 2>&1 &
 AGENT_PID=$!
 for ((i = 0; i < 100; i++)); do
   api "$URL/api/v1/servers/$ID/containers" >/dev/null 2>&1 && break
@@ -108,6 +110,62 @@ PY
 LOG_RATE=$(awk -v b="$TEXT_BYTES" -v s="$LOG_SECONDS" 'BEGIN {printf "%.1f MB/s", b / s / 1e6}')
 WIRE_RATE=$(awk -v b="$WIRE_BYTES" -v s="$LOG_SECONDS" 'BEGIN {printf "%.1f MB/s", b / s / 1e6}')
 
+echo "==> installs of a busybox web app through the agent" >&2
+mkdir -p "$TMP/catalog"
+cat >"$TMP/catalog/bench-web.yaml" <<YAML
+name: bench-web
+title: Bench web
+version: 1.0.0
+description: busybox httpd, the benchmark's app.
+category: web
+icon: "🧪"
+website: https://busybox.net
+compose:
+  services:
+    web:
+      image: $NEBULA_TEST_DOCKER_IMAGE
+      command: ["httpd", "-f", "-p", "80", "-h", "/www"]
+      ports:
+        - "\${WEB_PORT}:80"
+variables:
+  - name: WEB_PORT
+    description: Port of the page
+    type: port
+    default: 8080
+    required: true
+health_checks:
+  - type: http
+    port: \${WEB_PORT}
+    interval: 1s
+    timeout: 60s
+YAML
+api -d "{\"name\":\"bench\",\"kind\":\"folder\",\"location\":\"$TMP/catalog\"}" "$URL/api/v1/marketplace/sources" >/dev/null
+INSTALLS=${BENCH_INSTALLS:-5}
+: >"$TMP/installs.txt"
+for ((i = 0; i < INSTALLS; i++)); do
+  APP_PORT=$(free_port)
+  T0=$(date +%s.%N)
+  ANSWER=$(curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+    -d "{\"package\":\"bench-web\",\"server\":\"$ID\",\"name\":\"bench-web-$i\",\"variables\":{\"WEB_PORT\":\"$APP_PORT\"}}" \
+    "$URL/api/v1/marketplace/installs")
+  JOB=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(d["job"]["id"], d["install"]["id"])' "$ANSWER") ||
+    { echo "bench: the install was refused: $ANSWER" >&2; exit 1; }
+  read -r JOB_ID INSTALL_ID <<<"$JOB"
+  while :; do
+    STATUS=$(api "$URL/api/v1/jobs/$JOB_ID" | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])')
+    [[ $STATUS == succeeded || $STATUS == failed ]] && break
+    sleep 0.05
+  done
+  T1=$(date +%s.%N)
+  LAST=$(api -H 'Accept: application/json' "$URL/api/v1/jobs/$JOB_ID/log" | python3 -c 'import json,sys; d=json.load(sys.stdin); items=d["items"] if isinstance(d,dict) else d; print(items[-1]["line"])')
+  printf '%s %s %s\n' "$(awk -v a="$T0" -v b="$T1" 'BEGIN {printf "%.2f", b - a}')" "$STATUS" "$LAST" >>"$TMP/installs.txt"
+  api -X DELETE "$URL/api/v1/marketplace/installs/$INSTALL_ID?deleteData=true" >/dev/null
+  sleep 3
+done
+INSTALL_MEDIAN=$(sort -n "$TMP/installs.txt" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)] " s"}')
+INSTALL_BREAKDOWN=$(sort -n "$TMP/installs.txt" | awk -v m="$(( (INSTALLS + 1) / 2 ))" 'NR == m {sub(/^[^ ]+ [^ ]+ /, ""); print}')
+INSTALL_OK=$(grep -c ' succeeded ' "$TMP/installs.txt" || true)
+
 {
   echo "Nebula Command containers benchmark — $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "host: $(nproc) CPU; SQLite; binary: $BIN; commit: $(git rev-parse --short HEAD 2>/dev/null || echo none)"
@@ -116,4 +174,5 @@ WIRE_RATE=$(awk -v b="$WIRE_BYTES" -v s="$LOG_SECONDS" 'BEGIN {printf "%.1f MB/s
   row "measure" "value" "notes"
   row "container list through the agent ($LISTED) p50 / p99" "$LIST_P50 / $LIST_P99" "$LIST_RPS req/s (wrk -t1 -c4 -d10s)"
   row "followed logs through the agent to the client" "$LOG_RATE" "$LINES lines of log text in ${LOG_SECONDS}s; $WIRE_RATE on the wire (SSE + JSON)"
+  row "install busybox web app, API call to healthy (median)" "$INSTALL_MEDIAN" "$INSTALL_OK/$INSTALLS succeeded; job's own account: $INSTALL_BREAKDOWN"
 } | tee "$RESULTS"

@@ -42,7 +42,7 @@ public enum ListeningPorts {
         for (file, transport) in [("tcp", TransportProtocol.tcp), ("tcp6", .tcp), ("udp", .udp), ("udp6", .udp)] {
             let path = "\(procRoot)/net/\(file)"
             // A missing tcp6/udp6 means IPv6 is off, which is fine as long as something was readable.
-            guard let data = FileManager.default.contents(atPath: path) else {
+            guard let data = readWhole(path) else {
                 lastFailure = "cannot read \(path)"
                 continue
             }
@@ -51,6 +51,18 @@ public enum ListeningPorts {
         }
         guard readAny else { throw .unreadable(lastFailure) }
         return ports
+    }
+
+    /// A /proc file read to its end. They report a size of 0 and are generated a page per read,
+    /// so one read of a busy machine's table would miss most of its sockets.
+    static func readWhole(_ path: String) -> Data? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        var data = Data()
+        while let chunk = try? handle.read(upToCount: 1 << 16), !chunk.isEmpty {
+            data.append(chunk)
+        }
+        return data
     }
 
     /// The ports in one table's text (`/proc/net/tcp` format); lines that do not parse are skipped.

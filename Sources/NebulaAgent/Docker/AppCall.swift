@@ -18,6 +18,8 @@ public enum AppCall: Codable, Sendable, Equatable {
     case logs(project: String, tail: Int)
     /// `compose down`; with `removeData` also its named volumes and its folder (relative data).
     case down(project: String, removeData: Bool, timeoutSeconds: Int)
+    /// Runs a command in the running container of `service` (a post-install hook).
+    case exec(project: String, service: String, command: [String], timeoutSeconds: Int)
 
     /// What the job log calls it.
     public var name: String {
@@ -28,13 +30,14 @@ public enum AppCall: Codable, Sendable, Equatable {
         case .status(let project): "status of \(project)"
         case .logs(let project, _): "logs of \(project)"
         case .down(let project, _, _): "compose down \(project)"
+        case .exec(let project, let service, _, _): "command in \(project)/\(service)"
         }
     }
 
     /// How long the control plane waits for the node's answer.
     public var timeout: Duration {
         switch self {
-        case .up(_, _, _, _, let seconds), .down(_, _, let seconds): .seconds(max(30, seconds) + 15)
+        case .up(_, _, _, _, let seconds), .down(_, _, let seconds), .exec(_, _, _, let seconds): .seconds(max(30, seconds) + 15)
         case .probe: .seconds(30)
         default: .seconds(30)
         }

@@ -78,6 +78,18 @@ public struct NodeApps: Sendable {
             } catch {
                 return AppResult(ok: false, message: String(describing: error))
             }
+        case .exec(let project, let service, let command, let seconds):
+            do {
+                guard let member = try await compose.containers(project: project).first(where: { $0.service == service && $0.state == .running }) else {
+                    return AppResult(ok: false, message: "no running container of the service '\(service)' in \(project)")
+                }
+                let result = try await engine.exec(member.container.id, command: command, timeout: .seconds(max(1, seconds)))
+                let lines = result.output.map { ($0.stream == .stderr ? "! " : "") + $0.text }
+                return AppResult(ok: result.exitCode == 0, message: result.exitCode == 0 ? "done" : "exited with status \(result.exitCode)",
+                                 output: Array(lines.suffix(OutputTail.limit)))
+            } catch {
+                return AppResult(ok: false, message: error.description)
+            }
         case .down(let project, let removeData, let seconds):
             let output = OutputTail()
             do {

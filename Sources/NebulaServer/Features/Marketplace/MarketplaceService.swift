@@ -30,7 +30,7 @@ struct MarketplaceService: Sendable {
     let catalog: MarketplaceCatalog
     /// Where git sources are cloned: `<data dir>/catalogs`.
     let checkoutsDirectory: URL
-    let git: GitCheckout
+    let git: CatalogClone
 
     /// What a new source is.
     struct NewSource: Codable, Sendable {
@@ -120,10 +120,10 @@ struct MarketplaceService: Sendable {
                 throw NebulaError.unprocessable("Only git sources have a branch.", code: "invalid_branch")
             }
         case .git:
-            guard GitCheckout.isAcceptableURL(location) else {
+            guard CatalogClone.isAcceptableURL(location) else {
                 throw NebulaError.unprocessable("A git source needs an https://, ssh://, git://, file:// or user@host:path URL without a password in it (use a credential helper or a deploy key).", code: "invalid_location")
             }
-            if let branch, !GitCheckout.isAcceptableBranch(branch) {
+            if let branch, !CatalogClone.isAcceptableBranch(branch) {
                 throw NebulaError.unprocessable("'\(branch.prefix(80))' is not a branch or tag name.", code: "invalid_branch")
             }
         }

@@ -157,7 +157,7 @@ enum ContainersPages {
         let base = "/api/v1/servers/\(id)/containers/\(details.name)"
         let html = Layout.page(context, actions: LinkButton("All containers on \(server.name)", href: "/servers/\(id)/containers", style: .secondary)) {
             CardGrid {
-                Card(title: "State", actions: StatusBadge(details.health?.rawValue ?? details.state.description)) {
+                Card(title: "State", actions: StatusBadge(details.health?.rawValue ?? details.state.description, tone: ContainersPages.tone(details.state, details.health))) {
                     DetailList([
                         ("State", Text(details.state.description)),
                         ("Image", Mono(details.image)),
@@ -271,6 +271,16 @@ enum ContainersPages {
 
     // MARK: Helpers
 
+    /// Green when up (and healthy, when it has a health check), red when unhealthy or dead, grey when stopped.
+    static func tone(_ state: ContainerState, _ health: ContainerHealth?) -> StatusBadge.Tone {
+        switch (state, health) {
+        case (_, .unhealthy?), (.dead, _): .red
+        case (.running, .starting?), (.restarting, _): .amber
+        case (.running, _): .green
+        default: .grey
+        }
+    }
+
     /// A local path to return to after a form; never another site.
     static func safeBack(_ raw: String?, default fallback: String) -> String {
         guard let raw, raw.hasPrefix("/"), !raw.hasPrefix("//"), !raw.contains("\\"), raw.count < 300 else { return fallback }
@@ -370,11 +380,17 @@ struct ContainerTable: Component {
         html += "</tr></thead><tbody>"
         for container in containers.sorted(by: { $0.name < $1.name }) {
             let state = container.health?.rawValue ?? container.state.description
-            let ports = container.ports.compactMap { port in port.publicPort.map { "\($0)→\(port.privatePort)/\(port.type)" } }
+            // Docker lists a published port once per address family; show it once.
+            var ports: [String] = []
+            for port in container.ports {
+                guard let published = port.publicPort else { continue }
+                let text = "\(published)→\(port.privatePort)/\(port.type)"
+                if !ports.contains(text) { ports.append(text) }
+            }
             html += "<tr>"
             html += #"<td><a href="/servers/\#(serverID.uuidString)/containers/\#(escape(container.name))">\#(escape(container.name))</a></td>"#
             html += #"<td><code>\#(escape(container.image))</code></td>"#
-            html += #"<td><span class="badge tone-\#(StatusBadge.tone(for: container.state == .running && container.health == nil ? "active" : state).rawValue)">\#(escape(state))</span></td>"#
+            html += #"<td><span class="badge tone-\#(ContainersPages.tone(container.state, container.health).rawValue)">\#(escape(state))</span></td>"#
             html += "<td>\(escape(container.status))</td>"
             html += "<td>\(escape(ports.joined(separator: ", ")))</td>"
             html += "<td>" + (canOperate ? ContainerActions.html(serverID: serverID, name: container.name, running: container.state == .running,

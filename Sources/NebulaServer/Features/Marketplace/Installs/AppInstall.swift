@@ -30,6 +30,8 @@ final class AppInstall: Model, @unchecked Sendable {
     @Field(key: "probes") var probes: String
     @Field(key: "health_timeout_seconds") var healthTimeoutSeconds: Int
     @Field(key: "health_interval_seconds") var healthIntervalSeconds: Int
+    /// The post-install commands of the installed version (JSON array of ``ManifestCommand``).
+    @Field(key: "hooks") var hooks: String
     /// Leave a failed install running for inspection instead of removing it.
     @Field(key: "keep_on_failure") var keepOnFailure: Bool
     @OptionalField(key: "job_id") var jobID: UUID?
@@ -71,6 +73,7 @@ struct CreateAppInstalls: AsyncMigration {
             .field("probes", .string, .required)
             .field("health_timeout_seconds", .int, .required)
             .field("health_interval_seconds", .int, .required)
+            .field("hooks", .string, .required)
             .field("keep_on_failure", .bool, .required)
             .field("job_id", .uuid)
             .field("last_error", .string)

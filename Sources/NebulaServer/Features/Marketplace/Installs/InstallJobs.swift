@@ -32,7 +32,7 @@ extension InstallsService {
             let result = try await node.engine.apps(.probe(checks: probes))
             let elapsed = clock.now - begun
             if result.ok {
-                await job.log("healthy after \(String(format: "%.1f", Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)) s")
+                await job.log("healthy after \(Self.seconds(elapsed)) (\(round) round\(round == 1 ? "" : "s") of checks)")
                 return nil
             }
             if result.message != last || round % 10 == 0 {
@@ -44,6 +44,19 @@ extension InstallsService {
             guard clock.now + .seconds(intervalSeconds) < deadline else { return result.message }
             try await Task.sleep(for: .seconds(intervalSeconds))
         }
+    }
+
+    /// Runs the installed version's post-install commands in their services' containers, in order;
+    /// the first that fails fails the install. Nil when all succeed.
+    func runHooks(of install: AppInstall, on node: ContainersService.Node, job: JobContext) async throws -> String? {
+        let hooks = (try? JSONDecoder().decode([ManifestCommand].self, from: Data(install.hooks.utf8))) ?? []
+        for hook in hooks {
+            await job.log("post-install in \(hook.service): \(hook.command.joined(separator: " "))")
+            let result = try await node.engine.apps(.exec(project: install.name, service: hook.service, command: hook.command, timeoutSeconds: 300))
+            for line in result.output { await job.log("  " + line) }
+            guard result.ok else { return "the post-install command in \(hook.service) failed: \(result.message)" }
+        }
+        return nil
     }
 
     /// The app's containers' last lines, attached to a failed job's log.
@@ -62,6 +75,12 @@ extension InstallsService {
             await job.log("[\(entry.container)] \(entry.line.stream == .stderr ? "! " : "")\(entry.line.text)")
         }
         await job.log("--- end of logs ---")
+    }
+
+    /// A duration for the job log: `0.42 s`, `12.3 s`.
+    static func seconds(_ duration: Duration) -> String {
+        let value = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+        return value < 10 ? String(format: "%.2f s", value) : String(format: "%.1f s", value)
     }
 
     func probes(of install: AppInstall) -> [HealthCheck] {
@@ -95,17 +114,25 @@ struct AppInstallJob: JobHandler {
         let node = try await installs.node(install)
         await job.log("Installing \(install.title) \(install.version) as '\(install.name)' on \(node.name)")
         await job.progress(0.05)
+        let clock = ContinuousClock()
+        let started = clock.now
+        var composeTime = Duration.zero
         let failure: String?
         do {
             let environment = try await installs.environment(of: install)
             let up = try await installs.composeUp(install, compose: install.compose, environment: environment, on: node, job: job)
+            composeTime = clock.now - started
             await job.progress(0.5)
             if !up.ok {
                 failure = "compose up failed: \(up.message)"
             } else {
-                failure = try await installs.waitUntilHealthy(installs.probes(of: install), timeoutSeconds: install.healthTimeoutSeconds,
-                                                              intervalSeconds: install.healthIntervalSeconds, on: node, job: job, progressFrom: 0.5, to: 0.95)
-                    .map { "the health checks did not pass within \(install.healthTimeoutSeconds) s: \($0)" }
+                let unhealthy = try await installs.waitUntilHealthy(installs.probes(of: install), timeoutSeconds: install.healthTimeoutSeconds,
+                                                                    intervalSeconds: install.healthIntervalSeconds, on: node, job: job, progressFrom: 0.5, to: 0.95)
+                if let unhealthy {
+                    failure = "the health checks did not pass within \(install.healthTimeoutSeconds) s: \(unhealthy)"
+                } else {
+                    failure = try await installs.runHooks(of: install, on: node, job: job)
+                }
             }
         } catch is CancellationError {
             failure = "the install was cancelled"
@@ -117,7 +144,9 @@ struct AppInstallJob: JobHandler {
             install.lastError = nil
             try await install.update(on: installs.db)
             try await installs.finish(install, action: "app.installed", event: .appInstalled, outcome: .success, detail: install.version, on: node)
-            await job.log("\(install.title) is installed and healthy.")
+            let total = clock.now - started
+            await job.log("\(install.title) is installed and healthy in \(InstallsService.seconds(total)) "
+                          + "(compose up \(InstallsService.seconds(composeTime)), health checks \(InstallsService.seconds(total - composeTime))).")
             await job.progress(1)
             return
         }

@@ -202,6 +202,7 @@ struct InstallsService: Sendable {
         install.probes = try Self.json(Self.probes(of: manifest, values: values))
         install.healthTimeoutSeconds = manifest.healthChecks.map(\.timeoutSeconds).max() ?? 120
         install.healthIntervalSeconds = max(1, manifest.healthChecks.map(\.intervalSeconds).min() ?? 2)
+        install.hooks = try Self.json(manifest.postInstall)
         install.version = manifest.version
         install.title = manifest.title
     }

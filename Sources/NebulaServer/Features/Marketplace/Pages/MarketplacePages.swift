@@ -48,6 +48,8 @@ enum MarketplacePages {
         let package = try await req.nebula.marketplace.package(name: name, by: try req.actor)
         let manifest = package.manifest
         let context = try await req.pageContext(manifest.title, active: .marketplace)
+        let canInstall = (context.role ?? .viewer) >= .operator
+        let servers = canInstall ? try await req.nebula.fleet.list(by: try req.actor).items.filter { $0.connection != .ssh } : []
         return req.render(Layout.page(context, actions: LinkButton("All packages", href: "/marketplace", style: .secondary)) {
             Card(title: "\(PackageCard.pageIcon(manifest.icon)) \(manifest.title)", subtitle: manifest.description, id: "package-about") {
                 DetailList([
@@ -60,12 +62,8 @@ enum MarketplacePages {
                     ("Proxy target", Text(manifest.domain.map { "\($0.service):\($0.port)" } ?? "—")),
                 ])
             }
-            // The install form goes here (a later change); the section keeps its place and anchor.
-            tag("section", [.value("id", "install"), .value("class", "card"), .value("aria-label", "Install")]) {
-                Div {
-                    H2("Install").class("card-title")
-                    Paragraph("Install form coming: choose a node and the values below, and Nebula writes docker-compose.yml and .env there.").class("muted")
-                }.class("card-body")
+            if canInstall {
+                InstallForm(manifest: manifest, servers: servers, csrfToken: context.csrfToken)
             }
             Card(title: "Variables", subtitle: "Written to the app's .env file. Secret values are generated at install time and never shown here.") {
                 DataTable(caption: "Variables", headers: ["Name", "Type", "Default", "Required", "Secret", "Description"],

@@ -5,7 +5,7 @@ import NebulaAgent
 /// replaces the previous checkout, so a failed refresh leaves the last good one in place.
 /// Arguments go to git directly (no shell), the URL after `--`, prompts are off, and the whole
 /// clone has a deadline.
-struct GitCheckout: Sendable {
+struct CatalogClone: Sendable {
     var timeout: Duration = .seconds(120)
 
     /// Why a clone failed, in git's words.
