@@ -189,7 +189,8 @@ public struct DefaultDockerEngineClient: DockerEngineClient {
 
     public func pruneImages(labels: ImageLabelFilter) async throws(DockerError) -> ImagePruneReport {
         // dangling=false: every unused image with the labels, not only untagged ones.
-        let filters = ["label": labels.filterValues, "dangling": ["false"]]
+        var filters = ["label": labels.filterValues, "dangling": ["false"]]
+        if !labels.excludedKeys.isEmpty { filters["label!"] = labels.excludedKeys }
         let json = String(decoding: try encode(filters).readableBytesView, as: UTF8.self)
         let reply = try await send(.POST, "/images/prune", query: [("filters", json)], subject: .engine("image prune"))
         return try decode(WirePrune.self, reply, "image prune").report

@@ -1,4 +1,6 @@
+import DockerEngine
 import Foundation
+import NebulaAgent
 import NebulaCore
 @testable import NebulaServer
 import OpenAPIKit30
@@ -18,8 +20,14 @@ struct RouteTargets {
     /// An SSH server (nothing listens on its port: "test connection" reports the refusal).
     var sshServerID: UUID
     var joinToken: String
+    /// An app install of `uptime-kuma` at an old version on the local node (so an upgrade is possible).
+    var installID: UUID
+    /// A private catalog source (an empty folder).
+    var sourceID: UUID
 
-    static func make(in app: TestApp) async throws -> RouteTargets {
+    /// The things a route acts on; a Docker container, image tag and volume named like the secret
+    /// are created on the test engine only for the routes that reach Docker.
+    static func make(in app: TestApp, for route: Route? = nil) async throws -> RouteTargets {
         let services = try app.services
         let suffix = UUID().uuidString.prefix(6).lowercased()
         let user = try await services.identity.createUser(username: "target-\(suffix)", password: "target-password-1", role: .viewer, by: .system())
@@ -38,13 +46,62 @@ struct RouteTargets {
         try Data("a".utf8).write(to: files.appendingPathComponent("a.txt"))
         _ = try await services.fleet.update(local, .init(fileRoots: [files.path]), by: .system())
         let ssh = try await services.fleet.create(.init(name: "ssh-\(suffix)", connection: .ssh, address: "127.0.0.1", port: 1), by: .system())
+        let source = try await services.marketplace.addSource(.init(name: "target-\(suffix)", kind: .folder, location: files.path), by: .system())
+        let install = try await Self.install(named: "target-\(suffix)", on: local, in: app)
+        try await Self.deployProject(id: install, on: local, in: app)
+        if let route, Set(route.path.map(\.description)).isDisjoint(with: ["containers", "images", "volumes"]) == false {
+            try await Self.dockerTargets(named: secret, running: route.path.last?.description == "kill")
+        }
         return RouteTargets(userID: user.id, tokenID: token.id, jobID: job.id, secretName: secret, serverID: server.id,
-                            localServerID: local, sshServerID: ssh.id, joinToken: join.token)
+                            localServerID: local, sshServerID: ssh.id, joinToken: join.token, installID: install, sourceID: source.id)
+    }
+
+    /// An install row as a finished install leaves it (nothing runs on the engine for it).
+    static func install(named name: String, on server: UUID, in app: TestApp) async throws -> UUID {
+        let install = AppInstall()
+        install.name = name
+        install.package = "uptime-kuma"
+        install.title = "Uptime Kuma"
+        install.version = "0.0.1"
+        install.source = "built-in"
+        install.serverID = server
+        install.status = .running
+        install.values = "{}"
+        install.secretNames = "[]"
+        install.ports = "[]"
+        install.compose = "services: {}"
+        install.probes = "[]"
+        install.healthTimeoutSeconds = 10
+        install.healthIntervalSeconds = 1
+        install.hooks = "[]"
+        install.keepOnFailure = false
+        install.createdBy = "test"
+        try await install.create(on: app.app.db)
+        return try install.requireID()
+    }
+
+    /// A container, an image tag and a volume named `name` on the test engine.
+    /// The container runs only for `kill` (which needs a running one); removing one without force needs it stopped.
+    static func dockerTargets(named name: String, running: Bool) async throws {
+        let docker = try TestEngine.client()
+        let spec = ContainerSpec(image: TestEngine.image, command: ["sleep", "600"], name: name, labels: ["nebula.test": name])
+        _ = running ? try await docker.run(spec) : try await docker.createContainer(spec)
+        _ = try await docker.createVolume(name: name, labels: ["nebula.test": name])
+        _ = try await CommandRunner.run(["docker", "-H", TestEngine.host ?? "", "tag", TestEngine.image.rawValue, "\(name):latest"], timeout: .seconds(30))
+    }
+
+    /// Removes what ``dockerTargets(named:)`` created (what the route under test left of it).
+    func removeDockerTargets() async {
+        guard let docker = try? TestEngine.client() else { return }
+        try? await docker.remove(ContainerID(secretName), force: true, removeVolumes: true)
+        try? await docker.removeVolume(name: secretName, force: true)
+        _ = try? await CommandRunner.run(["docker", "-H", TestEngine.host ?? "", "rmi", "\(secretName):latest"], timeout: .seconds(30))
     }
 
     /// A request example with its placeholders filled in.
     func body(_ example: String?) -> String? {
         example?.replacingOccurrences(of: "$JOIN_TOKEN", with: joinToken)
+            .replacingOccurrences(of: "00000000-0000-0000-0000-000000000000", with: localServerID.uuidString)
     }
 
     /// The route's path with its parameters filled in (and the file an upload writes).
@@ -53,10 +110,22 @@ struct RouteTargets {
     }
 
     private func parameters(_ route: Route) -> String {
-        "/" + route.path.map { component -> String in
+        let words = route.path.map(\.description)
+        return "/" + route.path.map { component -> String in
             guard case .parameter(let name) = component else { return component.description }
-            if name == "name" { return secretName }
-            switch route.path.first?.description == "api" ? route.path[2].description : route.path[0].description {
+            switch name {
+            case "container", "image": return secretName
+            case "name" where words.contains("marketplace") || words.contains("packages"): return "uptime-kuma"
+            case "name": return secretName
+            default: break
+            }
+            if words.contains("installs") || words.first == "apps" { return installID.uuidString }
+            if words.contains("deploys") { return name == "number" ? "1" : deployID.uuidString }
+            if words.contains("sources") { return sourceID.uuidString }
+            if words.contains("containers") || words.contains("images") || words.contains("volumes") || words.contains("networks") {
+                return localServerID.uuidString
+            }
+            switch words.first == "api" ? words[2] : words[0] {
             case "users": return userID.uuidString
             case "tokens": return tokenID.uuidString
             case "jobs": return jobID.uuidString
@@ -94,7 +163,8 @@ extension Route {
             for route in routes {
                 // verify: nothing is public by accident
                 let endpoint = try #require(route.endpoint, "\(route.label) has no Endpoint (role) description")
-                let targets = try await RouteTargets.make(in: app)
+                let targets = try await RouteTargets.make(in: app, for: route)
+                defer { Task { await targets.removeDockerTargets() } }
                 let path = targets.path(for: route)
                 let isPageGET = endpoint.isPage && route.method == .GET
                 for caller in [Role?.none, .viewer, .operator, .admin] {
@@ -167,19 +237,46 @@ extension Route {
                 "POST /servers/:id/files/mkdir": [("root", "0"), ("base", "media"), ("name", "page-folder")],
                 "POST /servers/:id/files/rename": [("root", "0"), ("path", "a.txt"), ("to", "c.txt")],
                 "POST /servers/:id/files/delete": [("root", "0"), ("path", "a.txt")],
+                "POST /servers/:id/containers/:container/start": [],
+                "POST /servers/:id/containers/:container/stop": [],
+                "POST /servers/:id/containers/:container/restart": [],
+                "POST /servers/:id/containers/:container/kill": [],
+                "POST /servers/:id/containers/:container/remove": [],
+                "POST /servers/:id/images/remove": [("image", "$TARGET")],
+                "POST /servers/:id/images/prune": [],
+                "POST /servers/:id/volumes/remove": [("name", "$TARGET")],
+                "POST /marketplace/sources": [("name", "page-catalog"), ("kind", "folder"), ("location", "/srv/page-catalog")],
+                "POST /marketplace/sources/:id/refresh": [],
+                "POST /marketplace/sources/:id/delete": [],
+                "POST /marketplace/:name/install": [("server", "$LOCAL_SERVER"), ("name", "page-kuma"), ("var.WEB_PORT", "39217")],
+                "POST /apps/:id/upgrade": [],
+                "POST /apps/:id/uninstall": [],
+                "POST /deploys": [("name", "page-deploy"), ("server", "$LOCAL_SERVER"), ("repoUrl", "https://git.example.org/lab/page.git"), ("branch", "main"),
+                                  ("dockerfile", "Dockerfile"), ("containerPort", "8080"), ("hostPort", "39218"), ("healthPath", "/")],
+                "POST /deploys/:id/deploy": [],
+                "POST /deploys/:id/releases/:number/rollback": [],
+                "POST /deploys/:id/env": [("name", "PAGE_VAR"), ("value", "page-value")],
+                "POST /deploys/:id/webhook-secret": [],
+                "POST /deploys/:id/delete": [],
             ]
             for route in app.app.routes.all where route.isMutating {
                 let endpoint = try #require(route.endpoint)
                 if route.label == "POST /setup" { continue }  // closed once a user exists; SetupAndLoginTests covers it
+                if route.label == "POST /api/v1/deploys/:id/webhook" { continue }  // HMAC-signed by the git host; DeploysTests covers it
+                if route.label == "POST /api/v1/marketplace/validate" { continue }  // reads a manifest, changes nothing
                 let action = try #require(endpoint.audit, "\(route.label) changes something but names no audit action")
-                let targets = try await RouteTargets.make(in: app)
+                let targets = try await RouteTargets.make(in: app, for: route)
+                defer { Task { await targets.removeDockerTargets() } }
                 // A connection test is audited with its real outcome (here: refused, nothing listens).
                 let peerDecides = route.path.last?.description == "test"
                 let before = try await app.auditEntries(action: action).filter { peerDecides || $0.outcome == .success }.count
                 // act
                 let response: TestResponse
                 if endpoint.isPage {
-                    let form = try #require(pageForms[route.label], "add a form example for \(route.label)")
+                    let form = try #require(pageForms[route.label], "add a form example for \(route.label)").map { field in
+                        (field.0, field.1.replacingOccurrences(of: "$TARGET", with: targets.secretName)
+                            .replacingOccurrences(of: "$LOCAL_SERVER", with: targets.localServerID.uuidString))
+                    }
                     let session = route.label == "POST /logout" ? CookieJar() : browser
                     if route.label == "POST /logout" {
                         _ = try await app.request(.GET, "/login", cookies: session)
@@ -225,5 +322,38 @@ extension Route {
             }
             #expect(response.body.contains(#""Error""#))
         }
+    }
+}
+
+extension RouteTargets {
+    /// The deploy project target shares the install target's id (one UUID, two tables).
+    var deployID: UUID { installID }
+
+    /// A deploy project as one deploy leaves it: release r1 built and superseded (so a rollback to it
+    /// is possible), nothing running on the engine.
+    static func deployProject(id: UUID, on server: UUID, in app: TestApp) async throws {
+        let project = DeployProject()
+        project.id = id
+        project.name = "target-\(id.uuidString.prefix(8).lowercased())"
+        project.serverID = server
+        project.repoURL = "https://git.example.org/lab/target.git"
+        project.branch = "main"
+        project.dockerfile = "Dockerfile"
+        project.containerPort = 8080
+        project.hostPort = Int.random(in: 20000...29999)
+        project.healthPath = "/"
+        project.healthTimeoutSeconds = 10
+        project.envNames = "[]"
+        project.webhookSecret = DeploysService.webhookSecretName(project.name)
+        project.createdBy = "test"
+        try await project.create(on: app.app.db)
+        let release = DeployRelease()
+        release.projectID = id
+        release.number = 1
+        release.imageTag = DeploysService.imageTag(project.name, 1)
+        release.imageID = "sha256:" + String(repeating: "0", count: 64)
+        release.status = .superseded
+        release.createdBy = "test"
+        try await release.create(on: app.app.db)
     }
 }

@@ -33,6 +33,8 @@ public struct ImageSummary: Sendable, Hashable, Identifiable, Codable {
 public struct ImageLabelFilter: Sendable, Hashable {
     /// All pairs; an image must carry every one of them.
     public private(set) var labels: [String: String]
+    /// Label keys an image must not carry (Docker's `label!=key` filter).
+    public private(set) var excludedKeys: [String] = []
 
     /// Images labelled `key=value` (and each of `more`).
     public init(_ key: String, _ value: String, and more: [String: String] = [:]) {
@@ -42,6 +44,13 @@ public struct ImageLabelFilter: Sendable, Hashable {
 
     /// Images Nebula created: `dev.nebula.managed=true` (reverse-DNS, as Docker recommends for label keys).
     public static let nebulaManaged = ImageLabelFilter("dev.nebula.managed", "true")
+
+    /// The same filter, also leaving out images that carry the label `key`.
+    public func excluding(_ key: String) -> ImageLabelFilter {
+        var copy = self
+        copy.excludedKeys.append(key)
+        return copy
+    }
 
     var filterValues: [String] { labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" } }
 }

@@ -92,18 +92,24 @@ public enum DockerStreamCall: Codable, Sendable, Equatable {
     case logs(container: String, tail: Int?, since: Date?, timestamps: Bool)
     /// A measurement about every second.
     case stats(container: String)
+    /// A deploy's checkout and image build: output lines as they come, then ``DockerStreamChunk/built(_:)``.
+    case build(DeployBuild)
 
+    /// The container (or, for a build, the project) the stream is about, for error messages.
     public var container: String {
         switch self {
         case .logs(let container, _, _, _), .stats(let container): container
+        case .build(let build): build.project
         }
     }
 }
 
-/// One piece of a streamed answer: a batch of log lines or one measurement.
+/// One piece of a streamed answer: a batch of log lines, one measurement, or a build's result.
 public enum DockerStreamChunk: Codable, Sendable, Equatable {
     case lines([LogLine])
     case stats(ContainerStats)
+    /// The last chunk of a ``DockerStreamCall/build(_:)``.
+    case built(DeployBuildResult)
 }
 
 /// One frame of a stream relayed over the agent's WebSocket. The control plane sends `open` (with

@@ -6,21 +6,37 @@ import Foundation
 /// in-process for its own machine.
 public struct NodeDocker: Sendable {
     public let engine: any DockerEngineClient
+    /// The apps directory deploy checkouts go into (`NEBULA_APPS_DIR`, the same as ``NodeApps``'s);
+    /// without it (and a builder) this node refuses deploy builds.
+    public let appsRoot: String?
+    /// Builds deploy images on this node's engine.
+    public let builder: (any ImageBuilder)?
     /// Log lines are sent in batches: at most this many lines …
     static let batchLines = 500
     /// … or this many bytes of text, or whatever arrived within ``batchDelay``.
     static let batchBytes = 64 << 10
     static let batchDelay: Duration = .milliseconds(50)
 
-    public init(engine: any DockerEngineClient) {
+    public init(engine: any DockerEngineClient, appsRoot: String? = nil, builder: (any ImageBuilder)? = nil) {
         self.engine = engine
+        self.appsRoot = appsRoot
+        self.builder = builder
     }
 
-    /// The engine named by `DOCKER_HOST` in `environment`, else the default socket. A malformed
+    /// The engine at `endpoint`, deploy builds on it with checkouts under `appsRoot`.
+    public init(endpoint: DockerEndpoint, appsRoot: String) {
+        self.init(engine: DefaultDockerEngineClient(endpoint: endpoint), appsRoot: appsRoot, builder: DefaultImageBuilder(endpoint: endpoint))
+    }
+
+    /// The engine named by `DOCKER_HOST` in `environment`, else the default socket, and
+    /// `NEBULA_APPS_DIR` (default `/var/lib/nebula/apps`) for deploy checkouts. A malformed
     /// `DOCKER_HOST` yields a node whose every call answers with that error.
     public static func fromEnvironment(_ environment: [String: String]) -> NodeDocker {
+        let root = environment["NEBULA_APPS_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/var/lib/nebula/apps"
         do {
-            return NodeDocker(engine: try DefaultDockerEngineClient(environment: environment))
+            let engine = try DefaultDockerEngineClient(environment: environment)
+            let endpoint = (try? DockerEndpoint.fromEnvironment(environment)) ?? .default
+            return NodeDocker(engine: engine, appsRoot: root, builder: DefaultImageBuilder(endpoint: endpoint, environment: environment))
         } catch {
             return NodeDocker(engine: DefaultDockerEngineClient(endpoint: .default))
         }
@@ -77,11 +93,12 @@ public struct NodeDocker: Sendable {
 
     /// Docker runs one prune at a time and refuses a second; a prune started by someone else at
     /// the same moment is waited for (up to about 10 s) rather than reported as a failure.
+    /// Deploy images (`dev.nebula.deploy`) are never pruned: every release keeps its image for rollbacks.
     private func pruneImages() async throws(DockerError) -> ImagePruneReport {
         var attempt = 0
         while true {
             do {
-                return try await engine.pruneImages(labels: .nebulaManaged)
+                return try await engine.pruneImages(labels: ImageLabelFilter.nebulaManaged.excluding(Self.deployLabel))
             } catch where error.code == .conflict && attempt < 20 {
                 attempt += 1
                 try? await Task.sleep(for: .milliseconds(500))
@@ -94,6 +111,12 @@ public struct NodeDocker: Sendable {
     /// message per batch rather than one per line.
     public func stream(_ call: DockerStreamCall) -> AsyncThrowingStream<DockerStreamChunk, any Error> {
         switch call {
+        case .build(let request):
+            guard let appsRoot, let builder else {
+                return AsyncThrowingStream { $0.finish(throwing: DockerError(code: .badRequest, detail: "deploy build",
+                                                                             message: "this node has no apps directory or image builder configured")) }
+            }
+            return NodeDeploys(appsRoot: appsRoot, builder: builder).build(request)
         case .stats(let id):
             let source = engine.statsStream(ContainerID(id))
             return AsyncThrowingStream { continuation in
@@ -125,6 +148,9 @@ public struct NodeDocker: Sendable {
             }
         }
     }
+
+    /// The label every deploy image carries (its project's name).
+    public static let deployLabel = "dev.nebula.deploy"
 
     static func dockerError(_ error: any Error, _ container: String) -> DockerError {
         (error as? DockerError) ?? DockerError(code: .badResponse, detail: "container \(container)", message: String(describing: error))

@@ -18,6 +18,7 @@ enum Migrations {
         AddSSHAccess(),
         CreateCatalogSources(),
         CreateAppInstalls(),
+        CreateDeploys(),
     ]
 }
 

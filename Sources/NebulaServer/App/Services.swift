@@ -29,11 +29,12 @@ final class NebulaServices: Sendable {
     let containers: ContainersService
     let marketplace: MarketplaceService
     let installs: InstallsService
+    let deploys: DeploysService
 
     init(config: Config, vault: Vault, audit: AuditLog, events: EventBus, jobs: JobQueue, worker: JobWorker?,
          identity: IdentityService, secrets: SecretsService, settings: SettingsService, metrics: ServerMetrics,
          maintenance: MaintenanceScheduler, fleet: FleetService, fleetMonitor: FleetMonitor, agents: AgentAccess, power: PowerService, terminals: TerminalService, ssh: SSHAccess, sshMonitor: SSHMonitor, files: FilesService,
-         containers: ContainersService, marketplace: MarketplaceService, installs: InstallsService) {
+         containers: ContainersService, marketplace: MarketplaceService, installs: InstallsService, deploys: DeploysService) {
         self.config = config
         self.vault = vault
         self.audit = audit
@@ -55,6 +56,7 @@ final class NebulaServices: Sendable {
         self.containers = containers
         self.marketplace = marketplace
         self.installs = installs
+        self.deploys = deploys
         self.agents = agents
     }
 }

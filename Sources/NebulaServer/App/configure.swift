@@ -115,14 +115,17 @@ private func buildServices(app: Application, config: Config, vault: Vault, isPos
     jobs.register(RetentionJob(settings: settings, events: events, audit: audit, identity: identity))
     jobs.register(MetricsRollupJob(history: fleet.history))
     let containers = ContainersService(db: db, audit: audit, events: events, connections: connections,
-                                      local: NodeDocker(engine: DefaultDockerEngineClient(endpoint: config.dockerEndpoint)),
+                                      local: NodeDocker(endpoint: config.dockerEndpoint, appsRoot: Config.absolute(config.appsDirectory)),
                                       localApps: NodeApps(appsRoot: Config.absolute(config.appsDirectory), endpoint: config.dockerEndpoint))
     let marketplace = MarketplaceService(db: db, audit: audit, events: events, catalog: MarketplaceCatalog(builtInDirectory: CatalogLoader.builtInDirectory),
-                                         checkoutsDirectory: URL(fileURLWithPath: config.dataDirectory).appendingPathComponent("catalogs"), git: GitCheckout())
+                                         checkoutsDirectory: URL(fileURLWithPath: config.dataDirectory).appendingPathComponent("catalogs"), git: CatalogClone())
     let installs = InstallsService(db: db, audit: audit, events: events, jobs: jobs, secrets: secrets, marketplace: marketplace, containers: containers)
     jobs.register(AppInstallJob(installs: installs))
     jobs.register(AppUpgradeJob(installs: installs))
     jobs.register(AppUninstallJob(installs: installs))
+    let deploys = DeploysService(db: db, audit: audit, events: events, jobs: jobs, secrets: secrets, containers: containers)
+    jobs.register(DeployBuildJob(deploys: deploys))
+    jobs.register(DeployRollbackJob(deploys: deploys))
     let worker = config.runsJobWorker
         ? JobWorker(queue: jobs, concurrency: config.jobConcurrency, pollInterval: config.jobPollInterval, logger: logger)
         : nil
@@ -137,7 +140,7 @@ private func buildServices(app: Application, config: Config, vault: Vault, isPos
                     ssh: ssh, sshMonitor: SSHMonitor(ssh: ssh, fleet: fleet, logger: logger),
                     files: FilesService(db: db, audit: audit, connections: connections,
                                         local: FileAccessCache(maxUploadBytes: config.maxUploadBytes), remote: ssh),
-                    containers: containers, marketplace: marketplace, installs: installs)
+                    containers: containers, marketplace: marketplace, installs: installs, deploys: deploys)
 }
 
 /// Stops background work before the application (and its database pool) shuts down.

@@ -19,6 +19,7 @@ func routes(_ app: Application) throws {
     try api.register(collection: MarketplaceController())
     try api.register(collection: InstallsController())
     try api.register(collection: ContainersController())
+    try api.register(collection: DeploysController())
     try app.register(collection: WebPages())
     try app.register(collection: VendorFiles())
 }

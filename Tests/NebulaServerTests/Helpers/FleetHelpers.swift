@@ -45,7 +45,7 @@ extension TestApp {
         let agent = NodeAgent(options: AgentOptions(serverURL: baseURL, joinToken: joinToken,
                                                     credentialFile: directory.appendingPathComponent("agent-\(server)/credential.json").path,
                                                     interval: .seconds(1)),
-                              actions: NodeActions(docker: TestEngine.node))
+                              actions: NodeActions(docker: TestEngine.node, apps: TestEngine.apps))
         let running = Task { try await agent.run() }
         let connections = try services.agents.connections
         let connected = try await waitUntil { await connections.isConnected(server) }

@@ -17,7 +17,15 @@ enum TestEngine {
 
     /// The node-side handler an in-process agent uses: the test engine when there is one.
     static var node: NodeDocker {
-        NodeDocker(engine: DefaultDockerEngineClient(endpoint: endpoint ?? .default))
+        NodeDocker(endpoint: endpoint ?? .default, appsRoot: appsRoot)
+    }
+
+    /// Where in-process agents keep apps and deploy checkouts.
+    static var appsRoot: String { FileManager.default.temporaryDirectory.appendingPathComponent("nebula-test-agent-apps").path }
+
+    /// The apps handler of in-process agents: the test engine, apps under ``appsRoot``.
+    static var apps: NodeApps {
+        NodeApps(appsRoot: appsRoot, endpoint: endpoint ?? .default)
     }
 
     /// A client for the test engine; records an issue and throws when it is not configured.

@@ -135,6 +135,7 @@ struct ContainersController: RouteCollection {
                     switch chunk {
                     case .lines(let lines): continuation.yield(.json(lines, event: "lines", id: nil))
                     case .stats(let stats): continuation.yield(.json(stats, event: "stats", id: nil))
+                    case .built(let result): continuation.yield(.json(result, event: "built", id: nil))
                     }
                 }
                 continuation.yield(.json(StreamEnd(error: nil), event: "end", id: nil))

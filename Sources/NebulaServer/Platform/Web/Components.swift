@@ -134,7 +134,9 @@ struct Icon: Component {
 
     static var overview: Icon { Icon(paths: ["M4 4h6v8H4z", "M14 4h6v5h-6z", "M14 13h6v7h-6z", "M4 16h6v4H4z"]) }
     static var servers: Icon { Icon(paths: ["M4 4h16v6H4z", "M4 14h16v6H4z", "M8 7h.01", "M8 17h.01"]) }
+    static var apps: Icon { Icon(paths: ["M4 4h7v7H4z", "M13 4h7v7h-7z", "M4 13h7v7H4z", "M16.5 13v7", "M13 16.5h7"]) }
     static var containers: Icon { Icon(paths: ["M12 2 3 7v10l9 5 9-5V7z", "M3 7l9 5 9-5", "M12 12v10"]) }
+    static var deploys: Icon { Icon(paths: ["M6 3v12", "M18 9a3 3 0 1 0 0-6 3 3 0 0 0 0 6z", "M6 21a3 3 0 1 0 0-6 3 3 0 0 0 0 6z", "M18 9a9 9 0 0 1-9 9"]) }
     static var marketplace: Icon { Icon(paths: ["M4 7h16l-1.5 12.5a1.5 1.5 0 0 1-1.5 1.5H7a1.5 1.5 0 0 1-1.5-1.5z", "M9 10V6a3 3 0 0 1 6 0v4"]) }
     static var jobs: Icon { Icon(paths: ["M22 12h-4l-3 8-6-16-3 8H2"]) }
     static var audit: Icon { Icon(paths: ["M14 3H7a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h10a2 2 0 0 0 2-2V8z", "M14 3v5h5", "M9 13h6", "M9 17h4"]) }
@@ -170,7 +172,7 @@ struct BrandMark: Component {
 /// A top-level destination in the sidebar. Every signed-in user sees all of them; pages mark and
 /// guard admin-only actions themselves.
 enum NavItem: String, CaseIterable, Sendable {
-    case overview, servers, containers, marketplace, jobs, audit, users, secrets, settings
+    case overview, servers, containers, deploys, marketplace, apps, jobs, audit, users, secrets, settings
 
     /// The label shown in the navigation.
     var title: String {
@@ -178,7 +180,9 @@ enum NavItem: String, CaseIterable, Sendable {
         case .overview: "Overview"
         case .servers: "Servers"
         case .containers: "Containers"
+        case .deploys: "Deploys"
         case .marketplace: "Marketplace"
+        case .apps: "Installed apps"
         case .jobs: "Jobs"
         case .audit: "Audit log"
         case .users: "Users"
@@ -201,7 +205,9 @@ enum NavItem: String, CaseIterable, Sendable {
         case .overview: .overview
         case .servers: .servers
         case .containers: .containers
+        case .deploys: .deploys
         case .marketplace: .marketplace
+        case .apps: .apps
         case .jobs: .jobs
         case .audit: .audit
         case .users: .users
@@ -213,7 +219,7 @@ enum NavItem: String, CaseIterable, Sendable {
     /// The sidebar group heading the item is listed under.
     var section: String {
         switch self {
-        case .overview, .servers, .containers, .marketplace, .jobs, .audit: "Operate"
+        case .overview, .servers, .containers, .deploys, .marketplace, .apps, .jobs, .audit: "Operate"
         case .users, .secrets, .settings: "Administer"
         }
     }
@@ -782,10 +788,14 @@ struct StatusBadge: Component {
 
     var status: String
     var liveJobID: String?
+    /// A colour chosen by the caller when the word alone is ambiguous ("running" is green for a
+    /// container but blue for a job in progress).
+    var toneOverride: Tone?
 
     /// - Parameters:
     ///   - liveJobID: When set, live.js updates this badge from the job's log stream.
-    init(_ status: String, liveJobID: String? = nil) {
+    init(_ status: String, tone: Tone? = nil, liveJobID: String? = nil) {
+        self.toneOverride = tone
         self.status = status
         self.liveJobID = liveJobID
     }
@@ -803,7 +813,7 @@ struct StatusBadge: Component {
 
     var body: any Component {
         tag("span", [
-            .value("class", "badge tone-" + Self.tone(for: status).rawValue),
+            .value("class", "badge tone-" + (toneOverride ?? Self.tone(for: status)).rawValue),
             .value("data-job-status", liveJobID),
         ]) {
             Text(status)

@@ -44,6 +44,8 @@ struct WebPages: RouteCollection {
         FilesPage.register(featurePage)
         MarketplacePages.register(featurePage)
         ContainersPages.register(featurePage)
+        DeploysPages.register(featurePage)
+        InstallPages.register(featurePage)
         page(.GET, "settings", role: .viewer, use: SettingsPage.show)
         page(.POST, "settings", role: .admin, audit: "settings.update", use: SettingsPage.update)
     }
