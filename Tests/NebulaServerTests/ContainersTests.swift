@@ -85,7 +85,7 @@ struct ContainersTests {
                 var ticks: [String] = []
                 for _ in 0..<20 where ticks.count < 4 {
                     guard let message = await followed.next(where: { $0.event == "lines" }) else { break }
-                    let lines = try JSONDecoder.iso8601.decode([LogLine].self, from: Data(message.data.utf8))
+                    let lines = try JSONDecoder.iso8601.decode(LogBatch.self, from: Data(message.data.utf8)).lines
                     ticks += lines.map(\.text).filter { $0.hasPrefix("tick-") }
                 }
                 let stats = try await app.request(.GET, "\(base)/\(name)/stats", token: token)

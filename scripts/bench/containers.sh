@@ -62,7 +62,8 @@ printf '%s\n%s\n' "$PASSWORD" "$PASSWORD" | NEBULA_DATA_DIR=$DATA "$BIN" user cr
 TOKEN=$(NEBULA_DATA_DIR=$DATA "$BIN" token create --username bench --name bench | tail -n 1 | tr -d '[:space:]')
 PORT=$(free_port)
 URL="http://127.0.0.1:$PORT"
-NEBULA_DATA_DIR=$DATA NEBULA_LOG_LEVEL=warning NEBULA_LOCAL_AGENT=false "$BIN" serve --host 127.0.0.1 --port "$PORT" >"$TMP/server.log" 2>&1 &
+# The control plane's own node uses the same engine, so the log stream can be measured both ways.
+DOCKER_HOST=$NEBULA_TEST_DOCKER_HOST NEBULA_APPS_DIR=$TMP/local-apps NEBULA_DATA_DIR=$DATA NEBULA_LOG_LEVEL=warning "$BIN" serve --host 127.0.0.1 --port "$PORT" >"$TMP/server.log" 2>&1 &
 SERVER_PID=$!
 wait_http_ok "$URL/readyz" 60 "$SERVER_PID"
 api() { curl -sf -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' "$@"; }
@@ -83,16 +84,18 @@ LIST_P50=$(awk '$1 == "50%" {print $2}' "$TMP/wrk.txt")
 LIST_P99=$(awk '$1 == "99%" {print $2}' "$TMP/wrk.txt")
 LIST_RPS=$(awk '/^Requests\/sec:/ {print $2}' "$TMP/wrk.txt")
 
-echo "==> followed logs of a chatty container for ${LOG_SECONDS}s" >&2
+echo "==> followed logs of a chatty container for ${LOG_SECONDS}s (through the agent, then the local node)" >&2
 LINE=$(printf 'x%.0s' $(seq 1 99))
 "${DOCKER[@]}" run -d --network none --name bench-chatty "$NEBULA_TEST_DOCKER_IMAGE" sh -c "yes $LINE" >/dev/null
+LOCAL_ID=$(api "$URL/api/v1/servers" | python3 -c 'import json,sys; print([s["id"] for s in json.load(sys.stdin)["items"] if s["connection"] == "local"][0])')
 # Only what reaches the client counts: SSE framing and JSON are stripped before counting.
-curl -sN -m "$LOG_SECONDS" -H "Authorization: Bearer $TOKEN" \
-  "$URL/api/v1/servers/$ID/containers/bench-chatty/logs?follow=true&tail=1" >"$TMP/sse.txt" || true
-"${DOCKER[@]}" rm -f bench-chatty >/dev/null
-read -r WIRE_BYTES TEXT_BYTES LINES <<<"$(python3 - "$TMP/sse.txt" <<'PY'
+measure_logs() {
+  curl -sN -m "$LOG_SECONDS" -H "Authorization: Bearer $TOKEN" \
+    "$URL/api/v1/servers/$1/containers/bench-chatty/logs?follow=true&tail=1" >"$TMP/sse.txt" || true
+  python3 - "$TMP/sse.txt" "$LOG_SECONDS" <<'PY'
 import json, sys
 raw = open(sys.argv[1], "rb").read()
+seconds = float(sys.argv[2])
 text = lines = 0
 for block in raw.split(b"\n\n"):
     if b"event: lines" not in block:
@@ -102,13 +105,16 @@ for block in raw.split(b"\n\n"):
         batch = json.loads(data)
     except ValueError:
         continue  # the last block, cut by the timeout
-    lines += len(batch)
-    text += sum(len(item["text"]) + 1 for item in batch)
-print(len(raw), text, lines)
+    lines += len(batch["t"])
+    text += sum(len(item) + 1 for item in batch["t"])
+print("%.1f MB/s|%d lines, %.1f MB/s on the wire" % (text / seconds / 1e6, lines, len(raw) / seconds / 1e6))
 PY
-)"
-LOG_RATE=$(awk -v b="$TEXT_BYTES" -v s="$LOG_SECONDS" 'BEGIN {printf "%.1f MB/s", b / s / 1e6}')
-WIRE_RATE=$(awk -v b="$WIRE_BYTES" -v s="$LOG_SECONDS" 'BEGIN {printf "%.1f MB/s", b / s / 1e6}')
+}
+IFS='|' read -r LOG_RATE LOG_NOTE <<<"$(measure_logs "$ID")"
+IFS='|' read -r LOCAL_RATE LOCAL_NOTE <<<"$(measure_logs "$LOCAL_ID")"
+RAW_BYTES=$(timeout "$LOG_SECONDS" "${DOCKER[@]}" logs -f --tail 1 bench-chatty 2>&1 | wc -c || true)
+RAW_RATE=$(awk -v b="$RAW_BYTES" -v s="$LOG_SECONDS" 'BEGIN {printf "%.1f MB/s", b / s / 1e6}')
+"${DOCKER[@]}" rm -f bench-chatty >/dev/null
 
 echo "==> installs of a busybox web app through the agent" >&2
 mkdir -p "$TMP/catalog"
@@ -173,6 +179,8 @@ INSTALL_OK=$(grep -c ' succeeded ' "$TMP/installs.txt" || true)
   row() { printf '%-52s %20s  %s\n' "$1" "$2" "$3"; }
   row "measure" "value" "notes"
   row "container list through the agent ($LISTED) p50 / p99" "$LIST_P50 / $LIST_P99" "$LIST_RPS req/s (wrk -t1 -c4 -d10s)"
-  row "followed logs through the agent to the client" "$LOG_RATE" "$LINES lines of log text in ${LOG_SECONDS}s; $WIRE_RATE on the wire (SSE + JSON)"
+  row "followed logs, agent node to the client" "$LOG_RATE" "log text; $LOG_NOTE (SSE + JSON)"
+  row "followed logs, control plane's node to the client" "$LOCAL_RATE" "log text; $LOCAL_NOTE"
+  row "the same with docker logs -f (the engine's ceiling)" "$RAW_RATE" "docker CLI straight from the engine's socket"
   row "install busybox web app, API call to healthy (median)" "$INSTALL_MEDIAN" "$INSTALL_OK/$INSTALLS succeeded; job's own account: $INSTALL_BREAKDOWN"
 } | tee "$RESULTS"

@@ -105,11 +105,81 @@ public enum DockerStreamCall: Codable, Sendable, Equatable {
 }
 
 /// One piece of a streamed answer: a batch of log lines, one measurement, or a build's result.
+///
+/// Log lines travel as a ``LogBatch`` (one string of stream codes and an array of texts), which
+/// costs a fraction of one JSON object per line to encode and decode.
 public enum DockerStreamChunk: Codable, Sendable, Equatable {
     case lines([LogLine])
     case stats(ContainerStats)
     /// The last chunk of a ``DockerStreamCall/build(_:)``.
     case built(DeployBuildResult)
+
+    enum CodingKeys: String, CodingKey {
+        case lines, stats, built
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        if let batch = try container.decodeIfPresent(LogBatch.self, forKey: .lines) {
+            self = .lines(batch.lines)
+        } else if let stats = try container.decodeIfPresent(ContainerStats.self, forKey: .stats) {
+            self = .stats(stats)
+        } else {
+            self = .built(try container.decode(DeployBuildResult.self, forKey: .built))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        switch self {
+        case .lines(let lines): try container.encode(LogBatch(lines), forKey: .lines)
+        case .stats(let stats): try container.encode(stats, forKey: .stats)
+        case .built(let result): try container.encode(result, forKey: .built)
+        }
+    }
+}
+
+/// Log lines in a compact JSON form: `{"s":"ooe","t":["a","b","c"],"ts":[…]}`: `s` holds one
+/// letter per line (`o` stdout, `e` stderr, `c` console), `t` the texts, `ts` (only when the lines
+/// carry timestamps) seconds since 1970. The browser reads the same form.
+public struct LogBatch: Codable, Sendable, Equatable {
+    public var lines: [LogLine]
+
+    public init(_ lines: [LogLine]) {
+        self.lines = lines
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case streams = "s", texts = "t", timestamps = "ts"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        var codes = ""
+        codes.reserveCapacity(lines.count)
+        for line in lines {
+            codes.append(line.stream == .stdout ? "o" : line.stream == .stderr ? "e" : "c")
+        }
+        try container.encode(codes, forKey: .streams)
+        try container.encode(lines.map(\.text), forKey: .texts)
+        if lines.contains(where: { $0.timestamp != nil }) {
+            try container.encode(lines.map { $0.timestamp?.timeIntervalSince1970 ?? 0 }, forKey: .timestamps)
+        }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let codes = Array(try container.decode(String.self, forKey: .streams))
+        let texts = try container.decode([String].self, forKey: .texts)
+        let times = try container.decodeIfPresent([Double].self, forKey: .timestamps)
+        guard codes.count == texts.count, times == nil || times?.count == texts.count else {
+            throw DecodingError.dataCorruptedError(forKey: .texts, in: container, debugDescription: "a log batch needs one stream letter (and time) per text")
+        }
+        lines = texts.indices.map { index in
+            LogLine(stream: codes[index] == "o" ? .stdout : codes[index] == "e" ? .stderr : .console, text: texts[index],
+                    timestamp: times.map { Date(timeIntervalSince1970: $0[index]) })
+        }
+    }
 }
 
 /// One frame of a stream relayed over the agent's WebSocket. The control plane sends `open` (with

@@ -40,7 +40,7 @@ struct ContainersController: RouteCollection {
                         query: [QueryDoc(name: "tail", description: "Only the last N lines (1–100000; default 500)", schema: .integer),
                                 QueryDoc(name: "since", description: "Only lines after this ISO 8601 time"),
                                 QueryDoc(name: "timestamps", description: "Add Docker's timestamp to each line", schema: .boolean),
-                                QueryDoc(name: "follow", description: "Keep streaming new lines (text/event-stream, event 'lines')", schema: .boolean)],
+                                QueryDoc(name: "follow", description: "Keep streaming new lines (text/event-stream: 'lines' events of {s: one letter per line o|e|c, t: texts, ts?: unix seconds}, then 'end')", schema: .boolean)],
                         use: logs)
         routes.endpoint(.GET, containerPath + ["stats"], role: .viewer, summary: "CPU, memory, network and block I/O; live as Server-Sent Events with stream=true", tag: "Containers",
                         response: ContainerStatsDoc.doc,
@@ -133,7 +133,7 @@ struct ContainersController: RouteCollection {
             do {
                 for try await chunk in stream {
                     switch chunk {
-                    case .lines(let lines): continuation.yield(.json(lines, event: "lines", id: nil))
+                    case .lines(let lines): continuation.yield(.json(LogBatch(lines), event: "lines", id: nil))
                     case .stats(let stats): continuation.yield(.json(stats, event: "stats", id: nil))
                     case .built(let result): continuation.yield(.json(result, event: "built", id: nil))
                     }

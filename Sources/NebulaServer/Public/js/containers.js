@@ -1,5 +1,7 @@
 // Container page: live logs and live usage from the container API's Server-Sent Events.
-//   pre[data-logs-url]           log view; lines arrive in batches as `lines` events
+//   pre[data-logs-url]           log view; lines arrive in batches as `lines` events, each
+//                                { s: one letter per line (o stdout, e stderr, c console),
+//                                  t: the texts, ts: seconds since 1970 when asked for }
 //   [data-log-tail|timestamps|follow|clear]  the log controls
 //   dl[data-stats-url]           live usage; `stats` events fill dd[data-stat]
 
@@ -21,6 +23,17 @@ function bytes(n) {
   let unit = 0;
   while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit += 1; }
   return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}
+
+const STREAMS = { o: "stdout", e: "stderr", c: "console" };
+
+/** A compact batch ({ s, t, ts }) as line objects. */
+function unbatch(batch) {
+  return batch.t.map((text, i) => ({
+    stream: STREAMS[batch.s[i]] || "console",
+    text,
+    timestamp: batch.ts ? new Date(batch.ts[i] * 1000).toISOString() : null,
+  }));
 }
 
 function startLogs(view) {
@@ -66,7 +79,7 @@ function startLogs(view) {
     source = new EventSource(`${view.dataset.logsUrl}?${params}`);
     indicator(card, "connecting");
     source.onopen = () => indicator(card, "live");
-    source.addEventListener("lines", (event) => append(JSON.parse(event.data)));
+    source.addEventListener("lines", (event) => append(unbatch(JSON.parse(event.data))));
     source.addEventListener("end", (event) => {
       const end = JSON.parse(event.data);
       note(end.error ? `— stream ended: ${end.error}` : "— the container stopped");
