@@ -87,9 +87,25 @@ extension InstallsService {
         (try? JSONDecoder().decode([HealthCheck].self, from: Data(install.probes.utf8))) ?? []
     }
 
+    /// The job's payload, its install and the install's node, as every app job starts.
+    func jobTarget(_ job: JobContext) async throws -> (payload: JobPayload, install: AppInstall, node: ContainersService.Node) {
+        let payload = try job.decodePayload(JobPayload.self)
+        let install = try await record(payload.install)
+        return (payload, install, try await node(install))
+    }
+
+    /// Saves where the install ended up, then records the outcome: audit entry, event.
+    func settle(_ install: AppInstall, status: AppInstallStatus, error: String?, action: String, event: EventType, outcome: AuditOutcome,
+                detail: String, on node: ContainersService.Node) async throws {
+        install.status = status
+        install.lastError = error
+        try await install.update(on: db)
+        try await announce(install, action: action, event: event, outcome: outcome, detail: detail, on: node)
+    }
+
     /// Records the outcome of a job's work on the install: audit entry, event.
-    func finish(_ install: AppInstall, action: String, event: EventType, outcome: AuditOutcome, detail: String, on node: ContainersService.Node) async throws {
-        try await audit.record(action, target: "app:\(install.name)@server:\(node.name)", outcome: outcome, by: .system("jobs"), detail: detail)
+    func announce(_ install: AppInstall, action: String, event: EventType, outcome: AuditOutcome, detail: String, on node: ContainersService.Node) async throws {
+        try await audit.record(action, target: "app:\(install.name)@server:\(node.name)", outcome: outcome, by: .system("jobs"), detail: String(detail.prefix(300)))
         await events.publish(event, actor: install.createdBy, subject: "app:\(install.name)",
                              data: ["id": try install.requireID().uuidString, "status": install.status.rawValue, "version": install.version])
     }
@@ -109,9 +125,7 @@ struct AppInstallJob: JobHandler {
     let installs: InstallsService
 
     func run(_ job: JobContext) async throws {
-        let payload = try job.decodePayload(InstallsService.JobPayload.self)
-        let install = try await installs.record(payload.install)
-        let node = try await installs.node(install)
+        let (_, install, node) = try await installs.jobTarget(job)
         await job.log("Installing \(install.title) \(install.version) as '\(install.name)' on \(node.name)")
         await job.progress(0.05)
         let clock = ContinuousClock()
@@ -140,10 +154,8 @@ struct AppInstallJob: JobHandler {
             failure = (error as? NebulaError)?.message ?? String(describing: error)
         }
         guard let failure else {
-            install.status = .running
-            install.lastError = nil
-            try await install.update(on: installs.db)
-            try await installs.finish(install, action: "app.installed", event: .appInstalled, outcome: .success, detail: install.version, on: node)
+            try await installs.settle(install, status: .running, error: nil, action: "app.installed", event: .appInstalled, outcome: .success,
+                                      detail: install.version, on: node)
             let total = clock.now - started
             await job.log("\(install.title) is installed and healthy in \(InstallsService.seconds(total)) "
                           + "(compose up \(InstallsService.seconds(composeTime)), health checks \(InstallsService.seconds(total - composeTime))).")
@@ -160,10 +172,8 @@ struct AppInstallJob: JobHandler {
             for line in down?.output ?? [] { await job.log("  " + line) }
             await job.log(down?.ok == true ? "Rolled back; nothing of the app is left on \(node.name)." : "Rollback incomplete: \(down?.message ?? "the node did not answer")")
         }
-        install.status = .failed
-        install.lastError = failure
-        try await install.update(on: installs.db)
-        try await installs.finish(install, action: "app.installed", event: .appInstallFailed, outcome: .failure, detail: String(failure.prefix(300)), on: node)
+        try await installs.settle(install, status: .failed, error: failure, action: "app.installed", event: .appInstallFailed, outcome: .failure,
+                                  detail: failure, on: node)
         throw AppJobFailure(description: failure)
     }
 }
@@ -177,9 +187,7 @@ struct AppUpgradeJob: JobHandler {
     let installs: InstallsService
 
     func run(_ job: JobContext) async throws {
-        let payload = try job.decodePayload(InstallsService.JobPayload.self)
-        let install = try await installs.record(payload.install)
-        let node = try await installs.node(install)
+        let (_, install, node) = try await installs.jobTarget(job)
         let previous = (version: install.version, compose: install.compose, values: install.values, secretNames: install.secretNames,
                         ports: install.ports, probes: install.probes, timeout: install.healthTimeoutSeconds, interval: install.healthIntervalSeconds)
         let oldEnvironment = try await installs.environment(of: install)
@@ -207,10 +215,8 @@ struct AppUpgradeJob: JobHandler {
             failure = (error as? NebulaError)?.message ?? String(describing: error)
         }
         guard let failure else {
-            install.status = .running
-            install.lastError = nil
-            try await install.update(on: installs.db)
-            try await installs.finish(install, action: "app.upgraded", event: .appUpgraded, outcome: .success, detail: "\(previous.version) → \(manifest.version)", on: node)
+            try await installs.settle(install, status: .running, error: nil, action: "app.upgraded", event: .appUpgraded, outcome: .success,
+                                      detail: "\(previous.version) → \(manifest.version)", on: node)
             await job.log("\(install.title) \(manifest.version) is running and healthy.")
             await job.progress(1)
             return
@@ -239,12 +245,11 @@ struct AppUpgradeJob: JobHandler {
             rollback = "the rollback failed: \((error as? NebulaError)?.message ?? String(describing: error))"
         }
         let healthyAgain = rollback == "rolled back to \(previous.version)"
-        install.status = healthyAgain ? .running : .failed
-        install.lastError = "Upgrade to \(manifest.version) failed (\(failure)); \(rollback)."
-        try await install.update(on: installs.db)
-        try await installs.finish(install, action: "app.upgraded", event: .appInstallFailed, outcome: .failure, detail: String((install.lastError ?? "").prefix(300)), on: node)
+        let error = "Upgrade to \(manifest.version) failed (\(failure)); \(rollback)."
+        try await installs.settle(install, status: healthyAgain ? .running : .failed, error: error, action: "app.upgraded", event: .appInstallFailed,
+                                  outcome: .failure, detail: error, on: node)
         await job.log(healthyAgain ? "Rolled back: \(previous.version) is running and healthy again." : "Rollback problem: \(rollback)")
-        throw AppJobFailure(description: install.lastError ?? failure)
+        throw AppJobFailure(description: error)
     }
 }
 
@@ -257,18 +262,14 @@ struct AppUninstallJob: JobHandler {
     let installs: InstallsService
 
     func run(_ job: JobContext) async throws {
-        let payload = try job.decodePayload(InstallsService.JobPayload.self)
-        let install = try await installs.record(payload.install)
-        let node = try await installs.node(install)
+        let (payload, install, node) = try await installs.jobTarget(job)
         let deleteData = payload.deleteData ?? false
         await job.log("Uninstalling '\(install.name)' from \(node.name)\(deleteData ? ", deleting its data" : ", keeping its data")")
         let down = try await node.engine.apps(.down(project: install.name, removeData: deleteData, timeoutSeconds: 300))
         for line in down.output { await job.log("  " + line) }
         guard down.ok else {
-            install.status = .failed
-            install.lastError = "Uninstall failed: \(down.message)"
-            try await install.update(on: installs.db)
-            try await installs.finish(install, action: "app.uninstalled", event: .appUninstalled, outcome: .failure, detail: down.message, on: node)
+            try await installs.settle(install, status: .failed, error: "Uninstall failed: \(down.message)", action: "app.uninstalled",
+                                      event: .appUninstalled, outcome: .failure, detail: down.message, on: node)
             throw AppJobFailure(description: down.message)
         }
         await job.log(down.message)
@@ -278,7 +279,7 @@ struct AppUninstallJob: JobHandler {
             }
         }
         try await install.delete(on: installs.db)
-        try await installs.finish(install, action: "app.uninstalled", event: .appUninstalled, outcome: .success,
+        try await installs.announce(install, action: "app.uninstalled", event: .appUninstalled, outcome: .success,
                                   detail: deleteData ? "data deleted" : "data kept", on: node)
         await job.progress(1)
     }
