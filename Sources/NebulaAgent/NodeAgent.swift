@@ -131,8 +131,10 @@ public struct NodeAgent: Sendable {
             let configuration = WebSocketClient.Configuration(maxFrameSize: 4 << 20)
             try await WebSocket.connect(to: url, headers: headers, configuration: configuration, on: MultiThreadedEventLoopGroup.singleton) { socket in
                 // A control plane that vanished without closing (power loss, network cut) is noticed
-                // when pongs stop coming.
-                socket.pingInterval = .seconds(15)
+                // when pongs stop coming. websocket-kit gives up when a pong is later than one
+                // interval; a ping queued behind megabytes of build output or file chunks on a busy
+                // link needs that much room, so 30 s rather than 15.
+                socket.pingInterval = .seconds(30)
                 // Messages are handled in the order they arrive (the async onText would reorder
                 // them); requests run on their own so a slow reboot command holds nothing up.
                 let terminals = TerminalHost { frame in try? await Self.send(.init(type: .terminal, terminal: frame), on: socket) }

@@ -130,9 +130,9 @@ import Testing
             // setup
             // Seconds, not milliseconds: under a loaded CI machine the fresh upload must not expire
             // between starting it and looking at the folder.
-            let files = try FileAccess.over(tree, uploadIdleTimeout: .seconds(2))
+            let files = try FileAccess.over(tree, uploadIdleTimeout: .seconds(5))
             let idle = try await files.beginUpload(p("idle"))
-            try await Task.sleep(for: .milliseconds(2500))
+            try await Task.sleep(for: .milliseconds(5500))
             // act
             let fresh = try await files.beginUpload(p("fresh"))   // starting an upload sweeps idle ones
             let expired = await failure { try await files.appendUpload(idle, offset: 0, data: Data("x".utf8)) }

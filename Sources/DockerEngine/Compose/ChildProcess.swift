@@ -1,4 +1,4 @@
-import Foundation
+import Subprocess
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -8,11 +8,12 @@ import Darwin
 /// Runs one program without a shell and hands its output over line by line while it runs.
 ///
 /// Shared by the compose runner, the image builder and the agent's git checkout, which all drive a
-/// CLI (`docker compose`, `docker build`, `git`) for minutes at a time:
+/// CLI (`docker compose`, `docker build`, `git`) for minutes at a time. Spawning, the pipe and the
+/// reaping are swift-subprocess's; this type adds the policy those callers share:
 /// - every argument is its own argv entry (no shell, nothing is ever interpreted);
 /// - the environment is exactly the one given (nothing of the caller's leaks in);
-/// - standard output and error go into one pipe that a dedicated thread reads, so a long build
-///   never blocks a thread of Swift's cooperative pool;
+/// - standard output and error are one stream (`2>&1`), read without blocking a thread of Swift's
+///   cooperative pool, cut into lines by ``LineSplitter``;
 /// - the program leads a new process group, so a timeout or a cancelled task ends it *and* the
 ///   programs it started (SIGTERM, then SIGKILL after ``killGrace``).
 public struct ChildProcess: Sendable {
@@ -31,8 +32,8 @@ public struct ChildProcess: Sendable {
 
     /// A program at `executable` (absolute) with `arguments`, exactly `environment`, at most `timeout`.
     ///
-    /// It runs in this process's working directory (posix_spawn's chdir action is not available
-    /// from Swift): callers pass absolute paths (`git -C`, `--project-directory`).
+    /// It runs in this process's working directory: callers pass absolute paths (`git -C`,
+    /// `--project-directory`), so no caller depends on where the agent was started.
     public init(executable: String, arguments: [String], environment: [String: String], timeout: Duration) {
         self.executable = executable
         self.arguments = arguments
@@ -70,85 +71,118 @@ public struct ChildProcess: Sendable {
     }
 
     /// Runs the program; `output` receives each line (without its line break, ANSI colours removed)
-    /// on the reading thread, in order, as soon as it is complete.
+    /// on the reading task, in order, as soon as it is complete.
     public func run(output: @escaping @Sendable (String) -> Void = { _ in }) async throws(LaunchFailure) -> Outcome {
-        let control = ChildControl()
         let started = ContinuousClock.now
-        let result: Result<Outcome, LaunchFailure> = await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Result<Outcome, LaunchFailure>, Never>) in
-                let pipe: (read: Int32, write: Int32)
-                do throws(SpawnError) {
-                    pipe = try Self.makePipe()
-                } catch {
-                    continuation.resume(returning: .failure(LaunchFailure(executable: executable, reason: error.reason)))
-                    return
-                }
-                let pid: pid_t
-                do throws(LaunchFailure) {
-                    pid = try spawn(outputFD: pipe.write)
-                } catch {
-                    close(pipe.read)
-                    close(pipe.write)
-                    continuation.resume(returning: .failure(error))
-                    return
-                }
-                close(pipe.write)
-                control.started(pid)
-                let job = ReadJob(fd: pipe.read, pid: pid, control: control, deadline: started + timeout, killGrace: killGrace,
-                                  tailLimit: tailLimit, started: started, output: output)
-                // A thread of its own: it blocks in poll()/read()/waitpid() for the program's whole life.
-                Thread.detachNewThread {
-                    continuation.resume(returning: .success(job.run()))
-                }
-            }
-        } onCancel: {
-            control.cancel()
+        var options = PlatformOptions()
+        // Group id 0 = the child's own pid, so a signal to the group reaches everything it starts.
+        options.processGroupID = 0
+        // Used for a cancelled task (by swift-subprocess) and for the timeout (by `watch`): SIGTERM
+        // to the group, then SIGKILL to the group after the grace (the last step's target carries
+        // over to the final kill).
+        options.teardownSequence = [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: killGrace)]
+        var variables: [Environment.Key: String] = [:]
+        for (name, value) in environment {
+            // Accepts every name; an invalid one (`=` in it, a leading digit) fails the launch.
+            // Not the raw-bytes `.custom([[UInt8]])`: 1.0.2 strdup()s those entries, so each would
+            // have to carry its own NUL terminator.
+            if let key = Environment.Key(rawValue: name) { variables[key] = value }
         }
-        return try result.get()
+
+        let result: ExecutionResult<Watched, SequenceOutput, CombinedErrorOutput>
+        do {
+            // `.init(executable)` is `FilePath(executable)`, spelt so that this file needs no
+            // import of swift-system, which the package does not depend on directly.
+            result = try await Subprocess.run(
+                .path(.init(executable)), arguments: Arguments(arguments), environment: .custom(variables),
+                platformOptions: options, input: .none, output: .sequence, error: .combinedWithOutput
+            ) { execution in
+                await Self.watch(execution, deadline: started + timeout, teardown: options.teardownSequence,
+                                 tailLimit: tailLimit, output: output)
+            }
+        } catch {
+            throw LaunchFailure(executable: executable, reason: Self.reason(error))
+        }
+        let (status, signal): (Int32, Int32?) = switch result.terminationStatus {
+        case .exited(let code): (code, nil)
+        case .signaled(let signal): (128 + signal, signal)
+        }
+        let watched = result.closureResult
+        return Outcome(status: status, signal: signal, timedOut: watched.timedOut, cancelled: Task.isCancelled,
+                       tail: watched.tail, duration: .now - started)
     }
 
-    private static func makePipe() throws(SpawnError) -> (read: Int32, write: Int32) {
-        var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { throw SpawnError(reason: String(cString: strerror(errno))) }
-        // Close-on-exec (pipe2 is not visible from Swift): the pipe must not stay open in programs
-        // other threads start later, or our reader would wait for their end too. The child gets
-        // the write end through dup2, which clears the flag on the copy.
-        _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
-        _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
-        return (fds[0], fds[1])
+    /// What `watch` saw while the program ran.
+    private struct Watched: Sendable {
+        var tail: [String]
+        var timedOut: Bool
     }
 
-    private func spawn(outputFD: Int32) throws(LaunchFailure) -> pid_t {
-        var actions = posix_spawn_file_actions_t()
-        var attributes = posix_spawnattr_t()
-        posix_spawn_file_actions_init(&actions)
-        posix_spawnattr_init(&attributes)
-        defer {
-            posix_spawn_file_actions_destroy(&actions)
-            posix_spawnattr_destroy(&attributes)
-        }
-        var defaultSignals = sigset_t()
-        sigfillset(&defaultSignals)
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        posix_spawnattr_setsigdefault(&attributes, &defaultSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        // Process group = the child's pid, so kill(-pid) reaches everything it starts.
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP) | Int16(POSIX_SPAWN_SETSIGDEF) | Int16(POSIX_SPAWN_SETSIGMASK))
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, outputFD, 1)
-        posix_spawn_file_actions_adddup2(&actions, outputFD, 2)
-        let argv = [executable] + arguments
-        let envp = environment.map { "\($0.key)=\($0.value)" }
-        var pid: pid_t = 0
-        let status = withCStringArray(argv) { argvPointer in
-            withCStringArray(envp) { envpPointer in
-                posix_spawn(&pid, executable, &actions, &attributes, argvPointer, envpPointer)
+    /// Delivers the output's lines and enforces the deadline until the output ends.
+    ///
+    /// Runs while the program runs; swift-subprocess reaps it only after this returns, so its pid
+    /// (the group's id) cannot be reused while signals are sent from here.
+    private static func watch(
+        _ execution: Execution<NoInput, SequenceOutput, CombinedErrorOutput>, deadline: ContinuousClock.Instant,
+        teardown: [TeardownStep], tailLimit: Int, output: @escaping @Sendable (String) -> Void
+    ) async -> Watched {
+        // Unstructured on purpose: a cancelled task would end the read at once, and the lines a
+        // program prints while it shuts down (compose's "Stopping …") would be lost. It is awaited
+        // below, so it never outlives `execution`.
+        let reader = Task {
+            var splitter = LineSplitter()
+            var tail: [String] = []
+            tail.reserveCapacity(tailLimit)
+            func deliver(_ lines: [String]) {
+                for line in lines {
+                    output(line)
+                    if tail.count == tailLimit { tail.removeFirst() }
+                    tail.append(line)
+                }
             }
+            do {
+                for try await buffer in execution.standardOutput {
+                    deliver(buffer.withUnsafeBytes { splitter.feed($0) })
+                }
+            } catch {
+                // A failed read ends the output like its end does; the exit status still tells how it went.
+            }
+            deliver(splitter.finish())
+            return tail
         }
-        guard status == 0 else { throw LaunchFailure(executable: executable, reason: String(cString: strerror(status))) }
-        return pid
+        let timer = Task {
+            do { try await Task.sleep(until: deadline, clock: .continuous) } catch { return false }
+            await execution.teardown(using: teardown)
+            return true
+        }
+        let tail = await reader.value
+        timer.cancel()
+        let timedOut = await timer.value
+        // Not expressible with swift-subprocess: it stops reading as soon as the program exits (so a
+        // descendant holding the pipe cannot hang the read) and its teardown stops escalating once
+        // the program itself is gone, so whatever the program left in its group (a grandchild that
+        // ignores SIGTERM, a helper still writing to the pipe) would outlive the run. End it here,
+        // while the unreaped program still pins the group's id so no other process can be hit.
+        if programHasExited(execution.processIdentifier.value) {
+            try? execution.send(signal: .kill, toProcessGroup: true)
+        }
+        return Watched(tail: tail, timedOut: timedOut)
+    }
+
+    /// Whether the program has ended, without reaping it (swift-subprocess reaps it later; its
+    /// `Execution` offers no way to ask). Not exited yet means its output ended while it runs on
+    /// (it closed both streams), and nothing may be killed.
+    private static func programHasExited(_ pid: pid_t) -> Bool {
+        var info = siginfo_t()
+        guard waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 else { return false }
+        return info.si_signo == SIGCHLD
+    }
+
+    /// The system's words for why the program could not be started.
+    private static func reason(_ error: any Error) -> String {
+        guard let error = error as? SubprocessError else { return "\(error)" }
+        if let underlying = error.underlyingError { return String(cString: strerror(underlying.rawValue)) }
+        return error.description
     }
 
     /// The absolute path of `name` on `path` (a `PATH` value), or nil; names with a `/` are taken as they are.
@@ -174,145 +208,6 @@ public struct ChildProcess: Sendable {
         if result["PATH"] == nil { result["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" }
         if result["HOME"] == nil { result["HOME"] = "/root" }
         return result
-    }
-}
-
-private struct SpawnError: Error {
-    var reason: String
-}
-
-/// Whether the program still runs, and the signals sent to its group.
-///
-/// Safe to share: every field is read and written only while `lock` is held. The pid is the process
-/// group's id; it stays ours until the reading thread reaps the child (``reaping()``), and no signal
-/// is sent after that, so a recycled pid is never hit.
-private final class ChildControl: @unchecked Sendable {
-    private let lock = NSLock()
-    private var pid: pid_t?
-    private var reaped = false
-    private var cancelRequested = false
-    private var cancelledAt: ContinuousClock.Instant?
-
-    func started(_ pid: pid_t) {
-        lock.lock()
-        self.pid = pid
-        let cancelNow = cancelRequested
-        lock.unlock()
-        if cancelNow { signalGroup(SIGTERM) }
-    }
-
-    /// The task was cancelled: terminate now (before start: as soon as it starts).
-    func cancel() {
-        lock.lock()
-        cancelRequested = true
-        if cancelledAt == nil { cancelledAt = .now }
-        lock.unlock()
-        signalGroup(SIGTERM)
-    }
-
-    var cancellation: ContinuousClock.Instant? {
-        lock.lock()
-        defer { lock.unlock() }
-        return cancelRequested ? cancelledAt : nil
-    }
-
-    func signalGroup(_ signal: Int32) {
-        lock.lock()
-        defer { lock.unlock() }
-        guard let pid, !reaped else { return }
-        _ = kill(-pid, signal)
-    }
-
-    /// Called just before `waitpid` frees the pid: no signal may be sent from here on.
-    func reaping() {
-        lock.lock()
-        reaped = true
-        lock.unlock()
-    }
-}
-
-/// The reading thread's work: lines out, deadlines enforced, child reaped.
-private struct ReadJob: Sendable {
-    let fd: Int32
-    let pid: pid_t
-    let control: ChildControl
-    let deadline: ContinuousClock.Instant
-    let killGrace: Duration
-    let tailLimit: Int
-    let started: ContinuousClock.Instant
-    let output: @Sendable (String) -> Void
-
-    func run() -> ChildProcess.Outcome {
-        var splitter = LineSplitter()
-        var tail: [String] = []
-        tail.reserveCapacity(tailLimit)
-        func deliver(_ lines: [String]) {
-            for line in lines {
-                output(line)
-                if tail.count == tailLimit { tail.removeFirst() }
-                tail.append(line)
-            }
-        }
-        var timedOut = false
-        var terminatedAt: ContinuousClock.Instant?
-        var leaderExitedAt: ContinuousClock.Instant?
-        var killed = false
-        var buffer = [UInt8](repeating: 0, count: 16_384)
-        while true {
-            let now = ContinuousClock.now
-            // Deadlines: the timeout, a cancellation, or a leader that exited while something it
-            // started still holds the pipe open.
-            if !timedOut, now >= deadline {
-                timedOut = true
-                terminatedAt = now
-                control.signalGroup(SIGTERM)
-            }
-            if terminatedAt == nil, let cancelled = control.cancellation { terminatedAt = cancelled }
-            if let leaderExitedAt, now - leaderExitedAt > .seconds(2), !killed {
-                killed = true
-                control.signalGroup(SIGKILL)
-                break
-            }
-            if let terminatedAt, now - terminatedAt > killGrace, !killed {
-                killed = true
-                control.signalGroup(SIGKILL)
-            }
-
-            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&poller, 1, 200)
-            if ready < 0 {
-                if errno == EINTR { continue }
-                break
-            }
-            if ready == 0 {
-                if leaderExitedAt == nil, leaderHasExited() { leaderExitedAt = .now }
-                continue
-            }
-            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count > 0 {
-                deliver(splitter.feed(buffer[0..<count]))
-            } else if count < 0, errno == EINTR || errno == EAGAIN {
-                continue
-            } else {
-                break  // EOF: every holder of the write end is gone
-            }
-        }
-        deliver(splitter.finish())
-        close(fd)
-        control.reaping()
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0, errno == EINTR {}
-        let signal = status & 0x7f
-        let exitCode = signal == 0 ? (status >> 8) & 0xff : 128 + signal
-        return ChildProcess.Outcome(status: exitCode, signal: signal == 0 ? nil : signal, timedOut: timedOut,
-                                    cancelled: control.cancellation != nil, tail: tail, duration: .now - started)
-    }
-
-    /// Whether the program itself has ended, without reaping it (so its pid, the group's id, stays ours).
-    private func leaderHasExited() -> Bool {
-        var info = siginfo_t()
-        guard waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 else { return false }
-        return info.si_signo == SIGCHLD
     }
 }
 
@@ -370,12 +265,4 @@ struct LineSplitter {
         }
         return String(decoding: kept, as: UTF8.self)
     }
-}
-
-/// A NULL-terminated `char *[]` of `strings` for the duration of `body`.
-private func withCStringArray<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
-    var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
-    pointers.append(nil)
-    defer { for pointer in pointers { free(pointer) } }
-    return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
 }
