@@ -195,7 +195,8 @@ extension AppsTests {
             #expect(status == "HTTP 503")
             #expect(wrongExpected == "HTTP 503 (expected 200)")
             #expect(timedOut == "timed out")
-            #expect(took < .seconds(2))
+            // The attempt gave up on its own deadline, not after a TCP timeout of minutes (room for a loaded machine).
+            #expect(took < .seconds(15))
         }
 
         @Test func waitsUntilHealthyOrReportsTheLastReasons() async throws {
