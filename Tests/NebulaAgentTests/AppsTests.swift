@@ -446,23 +446,3 @@ extension AppsTests {
     }
 }
 
-/// Lines collected from any thread.
-final class LinesBox: @unchecked Sendable {
-    // Safe to share: `lines` is only touched while `lock` is held.
-    private let lock = NSLock()
-    private var lines: [String] = []
-
-    var all: [String] {
-        lock.lock()
-        defer { lock.unlock() }
-        return lines
-    }
-
-    var append: @Sendable (String) -> Void {
-        { [self] line in
-            lock.lock()
-            lines.append(line)
-            lock.unlock()
-        }
-    }
-}

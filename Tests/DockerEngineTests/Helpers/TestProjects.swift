@@ -1,6 +1,7 @@
 import DockerEngine
 import Dispatch
 import Foundation
+import Synchronization
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -88,23 +89,13 @@ enum TestProjects {
     }
 
     /// Collects the lines an operation's `output` callback receives, from any thread.
-    final class Lines: @unchecked Sendable {
-        // Safe to share: `lines` is only touched while `lock` is held.
-        private let lock = NSLock()
-        private var lines: [String] = []
+    final class Lines: Sendable {
+        private let lines = Mutex<[String]>([])
 
-        var all: [String] {
-            lock.lock()
-            defer { lock.unlock() }
-            return lines
-        }
+        var all: [String] { lines.withLock { $0 } }
 
         var callback: @Sendable (String) -> Void {
-            { [self] line in
-                lock.lock()
-                lines.append(line)
-                lock.unlock()
-            }
+            { [self] line in lines.withLock { $0.append(line) } }
         }
     }
 }

@@ -130,11 +130,7 @@ struct DeployBuildJob: JobHandler {
     let deploys: DeploysService
 
     func run(_ job: JobContext) async throws {
-        let payload = try job.decodePayload(DeploysService.JobPayload.self)
-        guard let release = try await DeployRelease.find(payload.release, on: deploys.db) else {
-            throw DeployJobFailure(description: "The release was deleted before it was built.")
-        }
-        let project = try await deploys.record(release.projectID)
+        let (release, project) = try await deploys.jobTarget(job, missing: "The release was deleted before it was built.")
         let failed = { (message: String) async throws -> Void in
             release.status = .failed
             release.error = message
@@ -227,11 +223,7 @@ struct DeployRollbackJob: JobHandler {
     let deploys: DeploysService
 
     func run(_ job: JobContext) async throws {
-        let payload = try job.decodePayload(DeploysService.JobPayload.self)
-        guard let release = try await DeployRelease.find(payload.release, on: deploys.db) else {
-            throw DeployJobFailure(description: "The release no longer exists.")
-        }
-        let project = try await deploys.record(release.projectID)
+        let (release, project) = try await deploys.jobTarget(job, missing: "The release no longer exists.")
         let node = try await deploys.containers.node(project.serverID)
         let previous = try await deploys.liveRelease(of: project)
         await job.log("Rolling \(project.name) back to r\(release.number)\(previous.map { " from r\($0.number)" } ?? "") on \(node.name)")
@@ -265,5 +257,15 @@ fileprivate extension Optional {
     func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
         guard let value = self else { return nil }
         return try await transform(value)
+    }
+}
+
+extension DeploysService {
+    /// The job's release and its project, as both deploy jobs start; `missing` is the failure when
+    /// the release was deleted meanwhile.
+    func jobTarget(_ job: JobContext, missing: String) async throws -> (release: DeployRelease, project: DeployProject) {
+        let payload = try job.decodePayload(JobPayload.self)
+        guard let release = try await DeployRelease.find(payload.release, on: db) else { throw DeployJobFailure(description: missing) }
+        return (release, try await record(release.projectID))
     }
 }
