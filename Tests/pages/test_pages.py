@@ -903,6 +903,70 @@ health_checks:
     assert not driver.find_elements(By.LINK_TEXT, package)
 
 
+def git(repo, *arguments):
+    subprocess.run(["git", "-C", str(repo), "-c", "user.name=page", "-c", "user.email=page@test", *arguments],
+                   check=True, capture_output=True, text=True)
+
+
+def commit_site(repo, text):
+    (repo / "index.html").write_text(text + "\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", text)
+
+
+def test_deploy_a_git_repository_then_roll_back(admin_driver, base_url, tmp_path):
+    driver = admin_driver
+    docker("version")  # skips the test without the throwaway dockerd
+    repo = tmp_path / "site"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "Dockerfile").write_text('FROM local/busybox\nCOPY index.html /www/index.html\nCMD ["httpd", "-f", "-p", "8080", "-h", "/www"]\n')
+    commit_site(repo, "page v1")
+    os.chmod(tmp_path, 0o755)
+    name = unique("site").replace("_", "-")
+    port = free_port()
+    # A project through the form: the webhook secret is shown once.
+    driver.get(base_url + "/deploys")
+    form = form_with(driver, "/deploys")
+    fill(form, "name", name)
+    fill(form, "repoUrl", f"file://{repo}")
+    fill(form, "containerPort", "8080")
+    fill(form, "hostPort", str(port))
+    submit(form)
+    # The answer is the project's page itself (the secret cannot travel through a redirect).
+    wait(driver).until(lambda d: "Shown only now" in d.page_source)
+    deploy_action = driver.find_element(By.CSS_SELECTOR, "form[action$='/deploy']").get_attribute("action")
+    project = urlsplit(deploy_action).path[: -len("/deploy")]
+    # Deploy: the job page follows the build, then the release is live and answers.
+    try:
+        submit(form_with(driver, project + "/deploy"))
+        wait_for_path(driver, r"/jobs/[0-9A-Fa-f-]{36}")
+        wait(driver, 120).until(lambda d: "succeeded" in d.find_element(By.TAG_NAME, "main").text)
+        assert "Step 1/" in driver.find_element(By.TAG_NAME, "main").text
+        assert requests.get(f"http://127.0.0.1:{port}/", timeout=5).text == "page v1\n"
+        commit_site(repo, "page v2")
+        driver.get(base_url + project)
+        submit(form_with(driver, project + "/deploy"))
+        wait_for_path(driver, r"/jobs/[0-9A-Fa-f-]{36}")
+        wait(driver, 120).until(lambda d: "succeeded" in d.find_element(By.TAG_NAME, "main").text)
+        assert requests.get(f"http://127.0.0.1:{port}/", timeout=5).text == "page v2\n"
+        driver.get(base_url + project)
+        assert "r2 live" in driver.page_source
+        screenshot(driver, "deploy-project")
+        # Roll back to r1 from its row (it asks first).
+        driver.execute_script("window.confirm = () => true")
+        submit(form_with(driver, project + "/releases/1/rollback"))
+        wait_for_path(driver, r"/jobs/[0-9A-Fa-f-]{36}")
+        wait(driver, 120).until(lambda d: "succeeded" in d.find_element(By.TAG_NAME, "main").text)
+        assert requests.get(f"http://127.0.0.1:{port}/", timeout=5).text == "page v1\n"
+    finally:
+        driver.get(base_url + project)
+        driver.execute_script("window.confirm = () => true")
+        deletes = driver.find_elements(By.CSS_SELECTOR, f'form[action="{project}/delete"]')
+        if deletes:
+            submit(deletes[0])
+
+
 # ------------------------------------------------------------------ logout
 
 
