@@ -814,8 +814,9 @@ def free_port():
 def test_containers_page_shows_live_logs_and_stops_a_container(admin_driver, base_url):
     driver = admin_driver
     name = unique("chatty").replace("_", "-")
+    # It ends on SIGTERM (a shell as PID 1 ignores it otherwise), so Stop does not wait Docker's 10 s grace.
     docker("run", "-d", "--name", name, "--network", "none", "local/busybox",
-           "sh", "-c", "i=0; while true; do i=$((i+1)); echo line-$i; echo oops-$i >&2; sleep 0.3; done")
+           "sh", "-c", "trap 'exit 0' TERM; i=0; while true; do i=$((i+1)); echo line-$i; echo oops-$i >&2; sleep 0.3; done")
     try:
         driver.get(base_url + "/containers")
         wait(driver).until(lambda d: d.find_elements(By.LINK_TEXT, name))
