@@ -98,6 +98,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "NotificationChannels",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "nebula",
             dependencies: [
@@ -166,6 +176,18 @@ let package = Package(
                 "NebulaAgent",
                 "NebulaSSH",
                 "DockerEngine",
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "NotificationChannelsTests",
+            dependencies: [
+                "NotificationChannels",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),
