@@ -192,8 +192,18 @@ public struct DefaultDockerEngineClient: DockerEngineClient {
         var filters = ["label": labels.filterValues, "dangling": ["false"]]
         if !labels.excludedKeys.isEmpty { filters["label!"] = labels.excludedKeys }
         let json = String(decoding: try encode(filters).readableBytesView, as: UTF8.self)
-        let reply = try await send(.POST, "/images/prune", query: [("filters", json)], subject: .engine("image prune"))
-        return try decode(WirePrune.self, reply, "image prune").report
+        // The engine runs one prune at a time and refuses a second with 409; one started by someone
+        // else at the same moment is waited for (about 10 s at most) instead of reported as a failure.
+        var attempt = 0
+        while true {
+            do {
+                let reply = try await send(.POST, "/images/prune", query: [("filters", json)], subject: .engine("image prune"))
+                return try decode(WirePrune.self, reply, "image prune").report
+            } catch where error.code == .conflict && attempt < 20 {
+                attempt += 1
+                try? await Task.sleep(for: .milliseconds(500))
+            }
+        }
     }
 
     public func volumes() async throws(DockerError) -> [VolumeSummary] {

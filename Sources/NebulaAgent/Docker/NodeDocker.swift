@@ -78,7 +78,8 @@ public struct NodeDocker: Sendable {
             case .removeImage(let id, let force):
                 try await engine.removeImage(ImageID(id), force: force)
             case .pruneImages:
-                return DockerResult(pruned: try await pruneImages())
+                // Deploy images (`dev.nebula.deploy`) are never pruned: every release keeps its image for rollbacks.
+                return DockerResult(pruned: try await engine.pruneImages(labels: ImageLabelFilter.nebulaManaged.excluding(Self.deployLabel)))
             case .volumes:
                 return DockerResult(volumes: try await engine.volumes())
             case .removeVolume(let name, let force):
@@ -89,21 +90,6 @@ public struct NodeDocker: Sendable {
             return .done
         } catch {
             return DockerResult(error: error)
-        }
-    }
-
-    /// Docker runs one prune at a time and refuses a second; a prune started by someone else at
-    /// the same moment is waited for (up to about 10 s) rather than reported as a failure.
-    /// Deploy images (`dev.nebula.deploy`) are never pruned: every release keeps its image for rollbacks.
-    private func pruneImages() async throws(DockerError) -> ImagePruneReport {
-        var attempt = 0
-        while true {
-            do {
-                return try await engine.pruneImages(labels: ImageLabelFilter.nebulaManaged.excluding(Self.deployLabel))
-            } catch where error.code == .conflict && attempt < 20 {
-                attempt += 1
-                try? await Task.sleep(for: .milliseconds(500))
-            }
         }
     }
 

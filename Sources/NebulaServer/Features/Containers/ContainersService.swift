@@ -19,16 +19,16 @@ struct ContainersService: Sendable {
 
     /// A server and the way to reach its engine, looked up once per operation.
     struct Node: Sendable {
+        let id: UUID
         let server: ServerRecord
         let engine: any NodeEngineAccess
-        var id: UUID { server.id ?? UUID() }
         var name: String { server.name }
     }
 
     /// The server `id` and its engine, or a clear error when it has none Nebula can reach.
     func node(_ id: UUID) async throws -> Node {
         guard let server = try await ServerRecord.find(id, on: db) else { throw NebulaError.notFound("Server \(id)") }
-        return Node(server: server, engine: try engine(for: server))
+        return Node(id: try server.requireID(), server: server, engine: try engine(for: server))
     }
 
     func engine(for server: ServerRecord) throws -> any NodeEngineAccess {

@@ -187,14 +187,7 @@ struct DeployBuildJob: JobHandler {
         await job.progress(0.6)
 
         // Run: the new release replaces the live one only if it becomes healthy.
-        var environment: [String: String] = [:]
-        var problem: String?
-        do {
-            environment = try await deploys.environment(of: project)
-            problem = try await deploys.start(project, release: release.number, on: node, job: job, environment: environment)
-        } catch {
-            problem = DeploysService.message(error)
-        }
+        let (environment, problem) = await deploys.startWithEnvironment(project, release: release.number, on: node, job: job)
         guard let problem else {
             try await deploys.promote(project, to: release, replacing: previous, as: .superseded)
             try await deploys.finish(project, release: release, action: "deploy.release", outcome: .success,
@@ -227,14 +220,7 @@ struct DeployRollbackJob: JobHandler {
         let node = try await deploys.containers.node(project.serverID)
         let previous = try await deploys.liveRelease(of: project)
         await job.log("Rolling \(project.name) back to r\(release.number)\(previous.map { " from r\($0.number)" } ?? "") on \(node.name)")
-        var environment: [String: String] = [:]
-        var problem: String?
-        do {
-            environment = try await deploys.environment(of: project)
-            problem = try await deploys.start(project, release: release.number, on: node, job: job, environment: environment)
-        } catch {
-            problem = DeploysService.message(error)
-        }
+        let (environment, problem) = await deploys.startWithEnvironment(project, release: release.number, on: node, job: job)
         guard let problem else {
             try await deploys.promote(project, to: release, replacing: previous, as: .rolledBack)
             try await deploys.finish(project, release: release, action: "deploy.rolled_back", outcome: .success,
@@ -267,5 +253,20 @@ extension DeploysService {
         let payload = try job.decodePayload(JobPayload.self)
         guard let release = try await DeployRelease.find(payload.release, on: db) else { throw DeployJobFailure(description: missing) }
         return (release, try await record(release.projectID))
+    }
+}
+
+extension DeploysService {
+    /// Starts `release` with the project's variables from the vault; the variables (to mask the
+    /// logs with) and why it did not become healthy, nil when it did.
+    func startWithEnvironment(_ project: DeployProject, release: Int, on node: ContainersService.Node,
+                              job: JobContext) async -> (environment: [String: String], problem: String?) {
+        var environment: [String: String] = [:]
+        do {
+            environment = try await self.environment(of: project)
+            return (environment, try await start(project, release: release, on: node, job: job, environment: environment))
+        } catch {
+            return (environment, DeploysService.message(error))
+        }
     }
 }

@@ -142,7 +142,7 @@ struct DeploysService: Sendable {
             throw NebulaError.conflict("A deploy project named '\(name)' already exists; choose another name.", code: "name_taken")
         }
         let node = try await serverNode(request.server)
-        try await checkPort(request.hostPort, on: node)
+        try await NodePorts.ensureFree([(request.hostPort, "host port")], on: node, db: db)
 
         let project = DeployProject()
         project.id = UUID()
@@ -440,24 +440,6 @@ struct DeploysService: Sendable {
             throw NebulaError.unprocessable("Choose a server: this control plane has not registered its own machine.", code: "server_required")
         }
         return try await containers.node(try local.requireID())
-    }
-
-    /// Refuses a host port another deploy or app on the node uses, or something already listens on.
-    private func checkPort(_ port: Int, on node: ContainersService.Node) async throws {
-        let serverID = try node.server.requireID()
-        if let other = try await DeployProject.query(on: db).filter(\.$serverID == serverID).filter(\.$hostPort == port).first() {
-            throw NebulaError.conflict("Port \(port) on \(node.name) is used by the deploy project '\(other.name)'. Choose another port.", code: "port_conflict")
-        }
-        for install in try await AppInstall.query(on: db).filter(\.$serverID == serverID).all() {
-            let used = (try? JSONDecoder().decode([Int].self, from: Data(install.ports.utf8))) ?? []
-            if used.contains(port) {
-                throw NebulaError.conflict("Port \(port) on \(node.name) is used by the app '\(install.name)'. Choose another port.", code: "port_conflict")
-            }
-        }
-        let listening = try await node.engine.apps(.listeningPorts)
-        if listening.ok, (listening.ports ?? []).contains(where: { $0.port == port }) {
-            throw NebulaError.conflict("Port \(port) is already in use on \(node.name). Choose another port.", code: "port_conflict")
-        }
     }
 
     // MARK: Validation

@@ -114,7 +114,7 @@ struct InstallsService: Sendable {
         }
         let node = try await containers.node(request.server)
         let ports = Self.ports(of: manifest, values: values)
-        try await checkPorts(ports, on: node, except: nil)
+        try await NodePorts.ensureFree(ports.map { ($0.port, $0.variable) }, on: node, db: db)
 
         let install = AppInstall()
         install.id = UUID()
@@ -224,28 +224,6 @@ struct InstallsService: Sendable {
     }
 
     static func secretName(_ install: String, _ variable: String) -> String { "app.\(install).\(variable)" }
-
-    /// Refuses ports something on the node already listens on, or another install on that node uses.
-    func checkPorts(_ ports: [(port: Int, variable: String)], on node: ContainersService.Node, except installID: UUID?) async throws {
-        guard !ports.isEmpty else { return }
-        var problems: [String] = []
-        let others = try await AppInstall.query(on: db).filter(\.$serverID == node.id).all().filter { $0.id != installID }
-        for other in others {
-            let used = Set((try? JSONDecoder().decode([Int].self, from: Data(other.ports.utf8))) ?? [])
-            for (port, variable) in ports where used.contains(port) {
-                problems.append("port \(port) (\(variable)) is used by the app '\(other.name)'")
-            }
-        }
-        let listening = try await node.engine.apps(.listeningPorts)
-        guard listening.ok else { throw NebulaError.badGateway("Could not read the node's listening ports: \(listening.message)", code: "ports_unknown") }
-        let busy = Set((listening.ports ?? []).map(\.port))
-        for (port, variable) in ports where busy.contains(port) && !problems.contains(where: { $0.hasPrefix("port \(port) ") }) {
-            problems.append("port \(port) (\(variable)) is already in use on \(node.name)")
-        }
-        guard problems.isEmpty else {
-            throw NebulaError.conflict("Nothing was started: " + problems.joined(separator: "; ") + ". Choose other ports.", code: "port_conflict")
-        }
-    }
 
     static func ports(of manifest: AppManifest, values: [String: String]) -> [(port: Int, variable: String)] {
         manifest.variables.filter { $0.type == .port }.compactMap { variable in
