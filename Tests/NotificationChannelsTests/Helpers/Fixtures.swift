@@ -8,7 +8,7 @@ let fixedDate = Date(timeIntervalSince1970: 1_772_366_400)
 let fixedTimestamp = "2026-03-01T12:00:00Z"
 
 /// A sender with a short timeout and a fixed clock.
-func makeSender(timeout: Duration = .seconds(5)) -> DefaultNotificationSender {
+func makeSender(timeout: Duration = .seconds(30)) -> DefaultNotificationSender {
     DefaultNotificationSender(timeout: timeout, now: { fixedDate })
 }
 
