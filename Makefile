@@ -27,7 +27,7 @@ APT_GET := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get -o DPkg::Lock::Timeout
 RUN_PKGS := libsqlite3-dev libcurl4-openssl-dev libssl-dev zlib1g-dev libjs-chart.js node-xterm esbuild
 # Needed only by the tests and benchmarks (PostgreSQL 15 server, headless browser, load generator, OpenSSH server).
 TEST_PKGS := postgresql chromium chromium-driver wrk openssh-server busybox-static docker.io docker-compose
-PY_TEST_MODULES := selenium pytest requests
+PY_TEST_MODULES := selenium pytest requests aiosmtpd
 PIP_INSTALL := PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet
 
 NEBULA_BIN := .build/release/nebula
@@ -83,7 +83,7 @@ test-deps: deps
 	@if ! python3 -m pip --version >/dev/null 2>&1; then \
 	  $(call apt_ensure,python3-pip); \
 	fi
-	@if ! python3 -c 'import selenium, pytest, requests' >/dev/null 2>&1; then \
+	@if ! python3 -c 'import selenium, pytest, requests, aiosmtpd' >/dev/null 2>&1; then \
 	  echo "==> pip install $(PY_TEST_MODULES)"; \
 	  $(PIP_INSTALL) $(PY_TEST_MODULES) \
 	  || $(PIP_INSTALL) --break-system-packages $(PY_TEST_MODULES); \

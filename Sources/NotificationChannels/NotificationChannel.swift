@@ -1,12 +1,13 @@
 import Foundation
 
 /// A configured place to deliver notifications: a Discord webhook, a signed generic webhook, an
-/// ntfy topic or a Gotify application.
+/// ntfy topic, a Gotify application or email through an SMTP server.
 ///
 /// Build one with ``discord(webhookURL:)``, ``webhook(url:secret:)``, ``ntfy(serverURL:topic:token:)``
-/// or ``gotify(serverURL:appToken:)``; each checks its input (http/https URLs only) and throws
+/// ``gotify(serverURL:appToken:)`` or ``email(host:port:security:username:password:from:to:heloName:trustedCAPEM:subjectPrefix:allowInsecureAuthentication:)``;
+/// each checks its input (http/https URLs only) and throws
 /// ``NotificationError/Code/invalidChannel`` otherwise, so a value of this type is always usable.
-/// Its `description` never shows a secret, token or a Discord webhook's token.
+/// Its `description` never shows a secret, token, password or a Discord webhook's token.
 public struct NotificationChannel: Sendable, Equatable, CustomStringConvertible {
     /// Where the channel delivers, with the values it needs.
     public enum Kind: Sendable, Equatable {
@@ -18,12 +19,14 @@ public struct NotificationChannel: Sendable, Equatable, CustomStringConvertible 
         case ntfy(serverURL: URL, topic: String, token: String?)
         /// A Gotify server, posting as the application whose token is `appToken`.
         case gotify(serverURL: URL, appToken: String)
+        /// Email through an SMTP server (see ``SMTPSettings``).
+        case email(SMTPSettings)
     }
 
     /// Where the channel delivers.
     public let kind: Kind
 
-    private init(kind: Kind) { self.kind = kind }
+    init(kind: Kind) { self.kind = kind }
 
     /// A Discord webhook. `webhookURL` is the URL Discord shows under Server Settings → Integrations
     /// → Webhooks → Copy Webhook URL: `https://discord.com/api/webhooks/<id>/<token>`.
@@ -84,6 +87,10 @@ public struct NotificationChannel: Sendable, Equatable, CustomStringConvertible 
             return "ntfy \(Self.origin(url)) topic \(topic.count >= 6 ? String(topic.prefix(2)) : "")…"
         case .gotify(let url, _):
             return "gotify \(Self.origin(url))"
+        case .email(let smtp):
+            let host = smtp.host.contains(":") ? "[\(smtp.host)]" : smtp.host
+            let recipients = smtp.to.count == 1 ? "1 recipient" : "\(smtp.to.count) recipients"
+            return "email \(host):\(smtp.port) \(smtp.security.rawValue) to \(recipients)"
         }
     }
 
@@ -102,6 +109,11 @@ public struct NotificationChannel: Sendable, Equatable, CustomStringConvertible 
             return [topic] + (token.map { [$0] } ?? [])
         case .gotify(_, let appToken):
             return [appToken]
+        case .email(let smtp):
+            // The password, and the base64 forms AUTH PLAIN and AUTH LOGIN send, in case a server echoes them.
+            guard let password = smtp.password else { return [] }
+            let plain = Data("\0\(smtp.username ?? "")\0\(password)".utf8).base64EncodedString()
+            return [password, Data(password.utf8).base64EncodedString(), plain]
         }
     }
 

@@ -2,8 +2,8 @@
 ///
 /// `code` is stable (snake_case raw values suit API responses and audit records); `channel` is the
 /// channel's redacted description; `detail` is the reason or the service's answer, with the
-/// channel's secrets removed. No part of this error ever holds a secret, a token or a Discord
-/// webhook's token.
+/// channel's secrets removed. No part of this error ever holds a secret, a token, a password or a
+/// Discord webhook's token.
 public struct NotificationError: Error, Equatable, Sendable, CustomStringConvertible {
     /// What kind of failure this is.
     public enum Code: String, Sendable, Equatable, Codable, CaseIterable {
@@ -13,12 +13,18 @@ public struct NotificationError: Error, Equatable, Sendable, CustomStringConvert
         case unreachable
         /// The service did not answer within the sender's timeout.
         case timedOut = "timed_out"
-        /// The service answered with a non-2xx status other than 429.
+        /// The service answered with a non-2xx status other than 429, or the mail server refused the
+        /// sender, a recipient or the message (``NotificationError/replyCode``).
         case rejected
         /// The service answered 429: too many notifications; wait `retryAfter` before the next one.
         case rateLimited = "rate_limited"
         /// The service's answer could not be read, or the notification could not be encoded.
         case badResponse = "bad_response"
+        /// The mail server refused the username and password, or offers no way to log in that can be used.
+        case authenticationFailed = "authentication_failed"
+        /// The TLS connection to the mail server failed: untrusted or mismatched certificate, no
+        /// STARTTLS offered, or a failed handshake.
+        case tlsFailed = "tls_failed"
     }
 
     /// What kind of failure this is.
@@ -33,16 +39,20 @@ public struct NotificationError: Error, Equatable, Sendable, CustomStringConvert
     public var retryAfter: Duration?
     /// The timeout that elapsed, for `timedOut`.
     public var timeout: Duration?
+    /// The SMTP reply code the mail server answered with (e.g. 550), for email channels' `rejected`
+    /// and `authenticationFailed`.
+    public var replyCode: Int?
 
     /// A failure of kind `code` on `channel`.
     public init(code: Code, channel: String, detail: String? = nil, status: Int? = nil,
-                retryAfter: Duration? = nil, timeout: Duration? = nil) {
+                retryAfter: Duration? = nil, timeout: Duration? = nil, replyCode: Int? = nil) {
         self.code = code
         self.channel = channel
         self.detail = detail
         self.status = status
         self.retryAfter = retryAfter
         self.timeout = timeout
+        self.replyCode = replyCode
     }
 
     /// The channel's settings are wrong: fix them as `reason` says (it never repeats a secret).
@@ -65,6 +75,18 @@ public struct NotificationError: Error, Equatable, Sendable, CustomStringConvert
     public static func rateLimited(retryAfter: Duration?, channel: String = "") -> Self {
         .init(code: .rateLimited, channel: channel, status: 429, retryAfter: retryAfter)
     }
+    /// The mail server refused a command with SMTP reply `code`; `detail` says which and quotes the server.
+    public static func smtpRejected(code: Int, detail: String, channel: String) -> Self {
+        .init(code: .rejected, channel: channel, detail: detail, replyCode: code)
+    }
+    /// The mail server refused the login (`code` when it answered one), or no usable login method exists.
+    public static func authenticationFailed(_ channel: String, code: Int? = nil, detail: String) -> Self {
+        .init(code: .authenticationFailed, channel: channel, detail: detail, replyCode: code)
+    }
+    /// TLS with the mail server failed as `detail` says.
+    public static func tlsFailed(_ channel: String, detail: String) -> Self {
+        .init(code: .tlsFailed, channel: channel, detail: detail)
+    }
     /// The service's answer (or the request) could not be made sense of.
     public static func badResponse(_ channel: String, detail: String? = nil) -> Self {
         .init(code: .badResponse, channel: channel, detail: detail)
@@ -82,6 +104,18 @@ public struct NotificationError: Error, Equatable, Sendable, CustomStringConvert
         case .timedOut:
             let after = timeout.map { " within \($0)" } ?? ""
             return "The notification service\(on) did not answer\(after). It may be overloaded or a firewall may drop the traffic; retry later or raise the timeout."
+        case .rejected where replyCode != nil:
+            let code = replyCode ?? 0
+            let advice: String
+            switch code {
+            case 400..<500: advice = "This is temporary (greylisting, a full queue, a rate limit); it is retried later."
+            case 530: advice = "The server requires a login; set a username and password."
+            case 550, 551, 553: advice = "A mailbox does not exist or the server does not relay for it; check the from and to addresses and the server's relay rules."
+            case 552: advice = "The message is too large for the server."
+            case 554: advice = "The server refused the transaction (often a spam or policy rule); check the sender address and its SPF/DKIM setup."
+            default: advice = "The server refused this mail; check the channel's addresses and the server's logs."
+            }
+            return "The mail server\(on) answered SMTP \(code)\(why). \(advice)"
         case .rejected:
             let status = status ?? 0
             let advice: String
@@ -97,6 +131,11 @@ public struct NotificationError: Error, Equatable, Sendable, CustomStringConvert
             return "The notification service\(on) is rate limiting (HTTP 429); \(wait) before sending again, and send fewer notifications."
         case .badResponse:
             return "The notification service's answer\(on) could not be read\(why). Is the URL really that kind of service?"
+        case .authenticationFailed:
+            let code = replyCode.map { " (SMTP \($0))" } ?? ""
+            return "The mail server\(on) refused the login\(code)\(why). Check the username and password (some providers need an app password) and set them again."
+        case .tlsFailed:
+            return "The TLS connection to the mail server\(on) failed\(why). Check the host name matches the server's certificate, the security mode (STARTTLS on 587, TLS on 465), and add the issuing CA's certificate for a private CA."
         }
     }
 }

@@ -11,7 +11,8 @@ public protocol NotificationSender: Sendable {
 }
 
 /// Delivers notifications over HTTP(S) with AsyncHTTPClient, one request per notification, each
-/// bounded by `timeout` (connecting included). Redirects are not followed.
+/// bounded by `timeout` (connecting included). Redirects are not followed. Email goes over SMTP
+/// (``SMTPSettings``), where connecting and every reply are each bounded by `timeout`.
 ///
 /// - Discord: `POST <webhook URL>` with one embed (title, description, color by severity, url,
 ///   fields, timestamp).
@@ -21,6 +22,9 @@ public protocol NotificationSender: Sendable {
 ///   lines) and `Title`, `Priority`, `Tags`, `Click`, `Authorization` headers.
 /// - Gotify: `POST <server>/message` with `X-Gotify-Key` and `{"title","message","priority"}`
 ///   (fields appended to the message as with ntfy; `url` as the click URL in `extras`).
+/// - Email: one plain-text UTF-8 message (quoted-printable) to all recipients: the title as the
+///   subject (after the channel's prefix), the message, the fields as `name: value` lines and the
+///   url; `X-Nebula-Severity` and `X-Nebula-Category` headers for mail filters.
 public struct DefaultNotificationSender: NotificationSender {
     private let http: HTTPClient
     private let timeout: Duration
@@ -42,6 +46,11 @@ public struct DefaultNotificationSender: NotificationSender {
     /// Delivers `notification` through `channel` with one POST; 2xx is success, 429 throws
     /// `rateLimited` (Discord's `retry_after` or `Retry-After`), any other status `rejected`.
     public func send(_ notification: NotificationMessage, via channel: NotificationChannel) async throws(NotificationError) {
+        if case .email(let settings) = channel.kind {
+            let message = SMTPMessage(settings: settings, notification: notification, date: now()).rendered()
+            try await SMTPClient(settings: settings, timeout: timeout, channel: channel, logger: logger).send(message)
+            return
+        }
         let request = try makeRequest(notification, via: channel)
         let response: HTTPClientResponse
         let body: ByteBuffer
@@ -116,6 +125,10 @@ public struct DefaultNotificationSender: NotificationSender {
             let body = try encode(payload, channel: channel)
             return post(Self.joined(serverURL, "message"), body: body, contentType: "application/json",
                         headers: [("X-Gotify-Key", appToken)])
+
+        case .email:
+            // `send` delivers email over SMTP before ever asking for an HTTP request.
+            throw .badResponse(channel.description, detail: "email is delivered over SMTP, not HTTP")
         }
     }
 
