@@ -98,6 +98,7 @@ bench:
 	scripts/bench/run.sh
 	scripts/bench/fleet.sh
 	scripts/bench/containers.sh
+	scripts/bench/checks.sh
 
 # Removes build products but keeps resolved dependency checkouts (no re-fetch needed).
 clean:

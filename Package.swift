@@ -71,6 +71,7 @@ let package = Package(
                 "NebulaAgent",
                 "NebulaSSH",
                 "DockerEngine",
+                "NotificationChannels",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Vapor", package: "vapor"),
                 .product(name: "Fluent", package: "fluent"),
@@ -79,12 +80,14 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Plot", package: "Plot"),
                 .product(name: "OpenAPIKit30", package: "OpenAPIKit"),
             ],
-            resources: [.copy("Public"), .copy("Resources/Catalog")],
+            resources: [.copy("Public"), .copy("Resources/Catalog"), .copy("Resources/Runbooks")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -176,17 +179,26 @@ let package = Package(
                 .product(name: "OpenAPIKit30", package: "OpenAPIKit"),
                 .product(name: "WebSocketKit", package: "websocket-kit"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 "HostMetrics",
                 "NebulaAgent",
                 "NebulaSSH",
                 "DockerEngine",
+                "NebulaTestSupport",
             ],
+            swiftSettings: swiftSettings
+        ),
+        // Test peers more than one test target starts (the SMTP server).
+        .target(
+            name: "NebulaTestSupport",
+            path: "Tests/Support",
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "NotificationChannelsTests",
             dependencies: [
                 "NotificationChannels",
+                "NebulaTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

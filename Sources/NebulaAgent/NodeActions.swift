@@ -14,6 +14,8 @@ public struct AgentRequest: Codable, Sendable, Equatable {
         case docker
         /// A step of installing, upgrading or removing an app (a Compose project).
         case apps
+        /// An allow-listed command (``AllowedCommand``), for runbooks; the agent checks the list again.
+        case exec
     }
 
     public var id: String
@@ -27,9 +29,11 @@ public struct AgentRequest: Codable, Sendable, Equatable {
     public var docker: DockerCall?
     /// For `apps`.
     public var apps: AppCall?
+    /// For `exec`.
+    public var exec: ExecCall?
 
     public init(id: String = UUID().uuidString, action: Action, wake: WakeTarget? = nil, files: FileRequest? = nil, roots: FileRoots? = nil,
-                docker: DockerCall? = nil, apps: AppCall? = nil) {
+                docker: DockerCall? = nil, apps: AppCall? = nil, exec: ExecCall? = nil) {
         self.id = id
         self.action = action
         self.wake = wake
@@ -37,6 +41,7 @@ public struct AgentRequest: Codable, Sendable, Equatable {
         self.roots = roots
         self.docker = docker
         self.apps = apps
+        self.exec = exec
     }
 }
 
@@ -53,14 +58,18 @@ public struct AgentReply: Codable, Sendable, Equatable {
     public var docker: DockerResult?
     /// For `apps`.
     public var apps: AppResult?
+    /// For `exec`: the command's exit status and output (the reply is `ok` when it ran at all).
+    public var exec: ExecResult?
 
-    public init(id: String, ok: Bool, message: String, files: FileResponse? = nil, docker: DockerResult? = nil, apps: AppResult? = nil) {
+    public init(id: String, ok: Bool, message: String, files: FileResponse? = nil, docker: DockerResult? = nil, apps: AppResult? = nil,
+                exec: ExecResult? = nil) {
         self.id = id
         self.ok = ok
         self.message = message
         self.files = files
         self.docker = docker
         self.apps = apps
+        self.exec = exec
     }
 }
 
@@ -91,7 +100,7 @@ public struct PowerCommands: Sendable, Equatable {
         switch action {
         case .reboot: reboot
         case .shutdown: shutdown
-        case .wake, .files, .docker, .apps: nil
+        case .wake, .files, .docker, .apps, .exec: nil
         }
     }
 }
@@ -140,6 +149,20 @@ public struct NodeActions: Sendable {
             guard let call = request.apps else { return reply(request, false, "an apps request needs an operation") }
             let result = await apps.perform(call)
             return AgentReply(id: request.id, ok: true, message: result.ok ? "done" : result.message, apps: result)
+        case .exec:
+            guard let call = request.exec else { return reply(request, false, "an exec request needs a command") }
+            let command: AllowedCommand
+            do {
+                command = try AllowedCommand(argv: call.argv)
+            } catch {
+                return reply(request, false, error.description)
+            }
+            do {
+                let result = try await command.run(timeout: .seconds(max(1, min(call.timeoutSeconds, 3600))))
+                return AgentReply(id: request.id, ok: true, message: "`\(command)` exited with status \(result.status)", exec: result)
+            } catch {
+                return reply(request, false, "`\(command)` could not run: \(error)")
+            }
         case .wake:
             guard let target = request.wake else { return reply(request, false, "a wake request needs a MAC address") }
             do {

@@ -44,6 +44,16 @@ extension EventType {
     public static let agentRevoked: EventType = "agent.revoked"
     /// A server's latest readings; broadcast live, never stored.
     public static let serverMetrics: EventType = "server.metrics"
+    // Monitoring (issue 5): checks and incidents.
+    public static let checkCreated: EventType = "check.created"
+    public static let checkUpdated: EventType = "check.updated"
+    public static let checkDeleted: EventType = "check.deleted"
+    /// A check went up or down: `checkID`, `check`, `status` (up|down), `message`.
+    public static let checkStatusChanged: EventType = "check.status_changed"
+    /// `incidentID`, `checkID`, `check`, `kind`, `severity`, `message` and target facts (`serverID`, `container`, `url`, `host`).
+    public static let incidentOpened: EventType = "incident.opened"
+    public static let incidentAcknowledged: EventType = "incident.acknowledged"
+    public static let incidentResolved: EventType = "incident.resolved"
 }
 
 /// An event as it is stored and streamed. `data` holds small string facts, never secret values.

@@ -24,6 +24,12 @@ struct RouteTargets {
     var installID: UUID
     /// A private catalog source (an empty folder).
     var sourceID: UUID
+    /// Automation: a runbook and a workflow without runs, and a run waiting for an approval.
+    var automation = AutomationTargets(runbookID: UUID(), workflowID: UUID(), runID: UUID())
+    /// Monitoring: a check and an open incident of it.
+    var monitoring = MonitoringTargets(checkID: UUID(), incidentID: UUID())
+    /// Notifications: a channel no rule uses, a rule and a failed delivery.
+    var notifications = NotificationTargets(channelID: UUID(), ruleID: UUID(), deliveryID: UUID())
 
     /// The things a route acts on; a Docker container, image tag and volume named like the secret
     /// are created on the test engine only for the routes that reach Docker.
@@ -53,7 +59,10 @@ struct RouteTargets {
             try await Self.dockerTargets(named: secret, running: route.path.last?.description == "kill")
         }
         return RouteTargets(userID: user.id, tokenID: token.id, jobID: job.id, secretName: secret, serverID: server.id,
-                            localServerID: local, sshServerID: ssh.id, joinToken: join.token, installID: install, sourceID: source.id)
+                            localServerID: local, sshServerID: ssh.id, joinToken: join.token, installID: install, sourceID: source.id,
+                            automation: try await AutomationTargets.make(in: app, suffix: String(suffix)),
+                            monitoring: try await MonitoringTargets.make(in: app, suffix: String(suffix)),
+                            notifications: try await NotificationTargets.make(in: app, suffix: String(suffix)))
     }
 
     /// An install row as a finished install leaves it (nothing runs on the engine for it).
@@ -116,12 +125,23 @@ struct RouteTargets {
             switch name {
             case "container", "image": return secretName
             case "name" where words.contains("marketplace") || words.contains("packages"): return "uptime-kuma"
+            case "name" where words.contains("library"): return words.first == "api" ? "diagnose-dns" : "diagnose-tls"
             case "name": return secretName
             default: break
             }
             if words.contains("installs") || words.first == "apps" { return installID.uuidString }
             if words.contains("deploys") { return name == "number" ? "1" : deployID.uuidString }
             if words.contains("sources") { return sourceID.uuidString }
+            if words.contains("notifications") {
+                if words.contains("rules") { return notifications.ruleID.uuidString }
+                if words.contains("deliveries") { return notifications.deliveryID.uuidString }
+                return notifications.channelID.uuidString
+            }
+            if words.contains("runbooks") { return automation.runbookID.uuidString }
+            if words.contains("workflows") { return automation.workflowID.uuidString }
+            if words.contains("runs") { return automation.runID.uuidString }
+            if words.contains("checks") { return monitoring.checkID.uuidString }
+            if words.contains("incidents") { return monitoring.incidentID.uuidString }
             if words.contains("containers") || words.contains("images") || words.contains("volumes") || words.contains("networks") {
                 return localServerID.uuidString
             }
@@ -258,6 +278,30 @@ extension Route {
                 "POST /deploys/:id/env": [("name", "PAGE_VAR"), ("value", "page-value")],
                 "POST /deploys/:id/webhook-secret": [],
                 "POST /deploys/:id/delete": [],
+                "POST /runbooks": [("yaml", "name: page-runbook\nsteps:\n  - { name: Say, action: log, params: { message: hi } }\n")],
+                "POST /workflows": [("yaml", "kind: workflow\nname: page-workflow\nsteps:\n  - { name: Say, action: log, params: { message: hi } }\n")],
+                "POST /runbooks/paused": [("paused", "false")],
+                "POST /runbooks/library/:name/install": [],
+                "POST /runbooks/:id/run": [("dryRun", "on")],
+                "POST /runbooks/:id/enabled": [("enabled", "false")],
+                "POST /runbooks/:id/delete": [],
+                "POST /runs/:id/approve": [],
+                "POST /runs/:id/reject": [],
+                "POST /runs/:id/cancel": [],
+                "POST /checks": [("name", "page-check"), ("kind", "tcp"), ("host", "127.0.0.1"), ("port", "1"), ("intervalSeconds", "60"), ("timeoutSeconds", "5")],
+                "POST /checks/:id": [("intervalSeconds", "120")],
+                "POST /checks/:id/run": [],
+                "POST /checks/:id/delete": [],
+                "POST /monitoring/settings": [("statusPageEnabled", "true")],
+                "POST /incidents/:id/acknowledge": [],
+                "POST /incidents/:id/resolve": [("note", "page note")],
+                "POST /notifications/channels": [("name", "page-hook"), ("kind", "ntfy"), ("url", "http://127.0.0.1:1"), ("topic", "t")],
+                "POST /notifications/channels/:id/test": [],
+                "POST /notifications/channels/:id/toggle": [],
+                "POST /notifications/channels/:id/delete": [],
+                "POST /notifications/rules": [("name", "page-rule"), ("channels", NotificationTargets.sharedChannel), ("minSeverity", "warning")],
+                "POST /notifications/rules/:id/delete": [],
+                "POST /notifications/deliveries/:id/retry": [],
             ]
             for route in app.app.routes.all where route.isMutating {
                 let endpoint = try #require(route.endpoint)

@@ -1,4 +1,5 @@
 import Foundation
+import NebulaTestSupport
 import Testing
 @testable import NotificationChannels
 

@@ -979,3 +979,72 @@ def test_logout_returns_to_login(admin_driver, base_url):
     screenshot(driver, "logged-out")
     driver.get(base_url + "/")
     wait_for_path(driver, "/login")
+
+
+def start_recording_receiver():
+    """A loopback HTTP server standing in for ntfy: records each POST's path and Title header."""
+    import http.server
+    import threading
+
+    received = []
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            received.append((self.path, self.headers.get("Title"), self.rfile.read(length).decode()))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, received
+
+
+def test_notification_channel_send_test_rule_and_delivery_log(admin_driver, base_url):
+    driver = admin_driver
+    server, received = start_recording_receiver()
+    name = unique("phone").replace("_", "-")
+    try:
+        driver.get(base_url + "/notifications")
+        form = form_with(driver, "/notifications/channels")
+        # Only the chosen kind's fields show: the SMTP host is hidden for ntfy.
+        Select(form.find_element(By.NAME, "kind")).select_by_value("ntfy")
+        assert not form.find_element(By.NAME, "host").is_displayed()
+        fill(form, "name", name)
+        fill(form, "url", f"http://127.0.0.1:{server.server_address[1]}")
+        fill(form, "topic", "homelab")
+        submit(form)
+        wait(driver).until(lambda d: "added" in flash_text(d))
+        # Send test: delivered, shown in the flash and in the log.
+        test_action = driver.find_element(By.XPATH, f"//tr[td[contains(., '{name}')]]//form[contains(@action, '/test')]")
+        submit(test_action)
+        wait(driver).until(lambda d: "delivered" in flash_text(d))
+        assert received and received[-1][0] == "/homelab" and received[-1][1] == "Test notification from Nebula Command"
+        log = driver.find_element(By.XPATH, "//section[.//h2[contains(., 'Delivery log')]]").text
+        assert "Test notification from Nebula Command" in log and "sent" in log
+        # A rule with quiet hours.
+        rule = form_with(driver, "/notifications/rules")
+        fill(rule, "name", name + "-night")
+        fill(rule, "channels", name)
+        fill(rule, "quietStart", "22:00")
+        fill(rule, "quietEnd", "07:00")
+        fill(rule, "timeZone", "Europe/Berlin")
+        submit(rule)
+        wait(driver).until(lambda d: "Rule" in flash_text(d))
+        assert "22:00–07:00 Europe/Berlin" in driver.find_element(By.TAG_NAME, "main").text
+        screenshot(driver, "notifications")
+        # A bad time zone is explained on the page.
+        rule = form_with(driver, "/notifications/rules")
+        fill(rule, "name", name + "-bad")
+        fill(rule, "channels", name)
+        fill(rule, "quietStart", "22:00")
+        fill(rule, "quietEnd", "07:00")
+        fill(rule, "timeZone", "Mars/Olympus")
+        submit(rule)
+        wait(driver).until(lambda d: "time zone" in flash_text(d))
+    finally:
+        server.shutdown()

@@ -19,6 +19,9 @@ enum Migrations {
         CreateCatalogSources(),
         CreateAppInstalls(),
         CreateDeploys(),
+        CreateNotifications(),
+        CreateAutomation(),
+        CreateMonitoring(),
     ]
 }
 

@@ -30,11 +30,21 @@ final class NebulaServices: Sendable {
     let marketplace: MarketplaceService
     let installs: InstallsService
     let deploys: DeploysService
+    let notifications: NotificationsService
+    let notificationRouter: NotificationRouter
+    let automation: AutomationService
+    let automationBackground: AutomationBackground
+    let monitoring: MonitoringService
+    let checkScheduler: CheckScheduler
+    let incidentTimeline: IncidentTimelineListener
 
     init(config: Config, vault: Vault, audit: AuditLog, events: EventBus, jobs: JobQueue, worker: JobWorker?,
          identity: IdentityService, secrets: SecretsService, settings: SettingsService, metrics: ServerMetrics,
          maintenance: MaintenanceScheduler, fleet: FleetService, fleetMonitor: FleetMonitor, agents: AgentAccess, power: PowerService, terminals: TerminalService, ssh: SSHAccess, sshMonitor: SSHMonitor, files: FilesService,
-         containers: ContainersService, marketplace: MarketplaceService, installs: InstallsService, deploys: DeploysService) {
+         containers: ContainersService, marketplace: MarketplaceService, installs: InstallsService, deploys: DeploysService,
+         notifications: NotificationsService, notificationRouter: NotificationRouter,
+         automation: AutomationService, automationBackground: AutomationBackground,
+         monitoring: MonitoringService, checkScheduler: CheckScheduler, incidentTimeline: IncidentTimelineListener) {
         self.config = config
         self.vault = vault
         self.audit = audit
@@ -57,6 +67,13 @@ final class NebulaServices: Sendable {
         self.marketplace = marketplace
         self.installs = installs
         self.deploys = deploys
+        self.notifications = notifications
+        self.notificationRouter = notificationRouter
+        self.automation = automation
+        self.automationBackground = automationBackground
+        self.monitoring = monitoring
+        self.checkScheduler = checkScheduler
+        self.incidentTimeline = incidentTimeline
         self.agents = agents
     }
 }

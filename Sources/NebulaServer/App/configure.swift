@@ -5,6 +5,7 @@ import FluentSQLiteDriver
 import Foundation
 import NebulaAgent
 import NebulaCore
+import NotificationChannels
 import NebulaSSH
 import SQLKit
 import Vapor
@@ -90,6 +91,10 @@ public func configure(_ app: Application, config: Config, options: RuntimeOption
         services.maintenance.start()
         services.fleetMonitor.start()
         services.sshMonitor.start()
+        services.notificationRouter.start()
+        services.automationBackground.start()
+        services.checkScheduler.start()
+        services.incidentTimeline.start()
     }
     app.lifecycle.use(BackgroundWorkLifecycle(services: services))
 }
@@ -126,6 +131,16 @@ private func buildServices(app: Application, config: Config, vault: Vault, isPos
     let deploys = DeploysService(db: db, audit: audit, events: events, jobs: jobs, secrets: secrets, containers: containers)
     jobs.register(DeployBuildJob(deploys: deploys))
     jobs.register(DeployRollbackJob(deploys: deploys))
+    let notifications = NotificationsService(db: db, audit: audit, events: events, jobs: jobs, secrets: secrets,
+                                             sender: DefaultNotificationSender(logger: logger), publicURL: config.publicURL)
+    jobs.register(NotificationDeliveryJob(notifications: notifications))
+    let automationEnvironment = AutomationEnvironment(db: db, isPostgres: isPostgres, audit: audit, events: events, secrets: secrets, containers: containers,
+                                                      connections: connections, ssh: ssh, deploys: deploys, fleet: fleet)
+    automationEnvironment.peers.withLock { $0.notifier = notifications }
+    let automation = AutomationService(db: db, audit: audit, events: events, jobs: jobs, environment: automationEnvironment, library: RunbookLibrary.load())
+    jobs.register(RunbookRunJob(automation: automation))
+    let monitoring = MonitoringService(db: db, audit: audit, events: events, probes: CheckProbes(db: db, containers: containers),
+                                       runtime: CheckRuntime(), uptimeCache: UptimeCache(), logger: logger)
     let worker = config.runsJobWorker
         ? JobWorker(queue: jobs, concurrency: config.jobConcurrency, pollInterval: config.jobPollInterval, logger: logger)
         : nil
@@ -140,7 +155,11 @@ private func buildServices(app: Application, config: Config, vault: Vault, isPos
                     ssh: ssh, sshMonitor: SSHMonitor(ssh: ssh, fleet: fleet, logger: logger),
                     files: FilesService(db: db, audit: audit, connections: connections,
                                         local: FileAccessCache(maxUploadBytes: config.maxUploadBytes), remote: ssh),
-                    containers: containers, marketplace: marketplace, installs: installs, deploys: deploys)
+                    containers: containers, marketplace: marketplace, installs: installs, deploys: deploys,
+                    notifications: notifications, notificationRouter: NotificationRouter(notifications: notifications, events: events, logger: logger),
+                    automation: automation, automationBackground: AutomationBackground(service: automation, logger: logger),
+                    monitoring: monitoring, checkScheduler: CheckScheduler(monitoring: monitoring, events: events, logger: logger),
+                    incidentTimeline: IncidentTimelineListener(monitoring: monitoring, events: events, logger: logger))
 }
 
 /// Stops background work before the application (and its database pool) shuts down.
@@ -151,6 +170,10 @@ struct BackgroundWorkLifecycle: LifecycleHandler {
         services.maintenance.stop()
         await services.fleetMonitor.stop()
         await services.sshMonitor.stop()
+        await services.notificationRouter.stop()
+        await services.automationBackground.stop()
+        await services.incidentTimeline.stop()
+        await services.checkScheduler.stop()
         await services.agents.connections.closeAll()
         await services.worker?.stop()
         await services.events.stop()

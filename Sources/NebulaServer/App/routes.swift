@@ -20,6 +20,9 @@ func routes(_ app: Application) throws {
     try api.register(collection: InstallsController())
     try api.register(collection: ContainersController())
     try api.register(collection: DeploysController())
+    try api.register(collection: NotificationsController())
+    try api.register(collection: AutomationController())
+    try api.register(collection: MonitoringController())
     try app.register(collection: WebPages())
     try app.register(collection: VendorFiles())
 }

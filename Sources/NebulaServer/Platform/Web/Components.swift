@@ -143,6 +143,8 @@ struct Icon: Component {
     static var users: Icon { Icon(paths: ["M16 20v-1.5a3.5 3.5 0 0 0-3.5-3.5h-5A3.5 3.5 0 0 0 4 18.5V20", "M10 11.5a3.5 3.5 0 1 0 0-7 3.5 3.5 0 0 0 0 7z", "M20 20v-1.5a3.5 3.5 0 0 0-2.5-3.35", "M15.5 4.65a3.5 3.5 0 0 1 0 6.7"]) }
     static var secrets: Icon { Icon(paths: ["M6 11h12a1.5 1.5 0 0 1 1.5 1.5v7A1.5 1.5 0 0 1 18 21H6a1.5 1.5 0 0 1-1.5-1.5v-7A1.5 1.5 0 0 1 6 11z", "M8 11V7.5a4 4 0 0 1 8 0V11", "M12 15v2"]) }
     static var settings: Icon { Icon(paths: ["M4 7h10", "M18 7h2", "M4 17h2", "M10 17h10", "M16 5v4", "M8 15v4"]) }
+    static var automation: Icon { Icon(paths: ["M13 2 4 14h7l-1 8 9-12h-7z"]) }
+    static var bell: Icon { Icon(paths: ["M6 8a6 6 0 0 1 12 0c0 7 3 9 3 9H3s3-2 3-9", "M10.3 21a1.94 1.94 0 0 0 3.4 0"]) }
     static var menu: Icon { Icon(paths: ["M4 7h16", "M4 12h16", "M4 17h16"]) }
     static var logout: Icon { Icon(paths: ["M9 20H6a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2h3", "M16 16l4-4-4-4", "M20 12H10"]) }
     static var check: Icon { Icon(paths: ["M20 6 9 17l-5-5"]) }
@@ -172,7 +174,7 @@ struct BrandMark: Component {
 /// A top-level destination in the sidebar. Every signed-in user sees all of them; pages mark and
 /// guard admin-only actions themselves.
 enum NavItem: String, CaseIterable, Sendable {
-    case overview, servers, containers, deploys, marketplace, apps, jobs, audit, users, secrets, settings
+    case overview, servers, containers, deploys, marketplace, apps, checks, automation, notifications, jobs, audit, users, secrets, settings
 
     /// The label shown in the navigation.
     var title: String {
@@ -183,6 +185,9 @@ enum NavItem: String, CaseIterable, Sendable {
         case .deploys: "Deploys"
         case .marketplace: "Marketplace"
         case .apps: "Installed apps"
+        case .checks: "Monitoring"
+        case .automation: "Automation"
+        case .notifications: "Notifications"
         case .jobs: "Jobs"
         case .audit: "Audit log"
         case .users: "Users"
@@ -195,6 +200,7 @@ enum NavItem: String, CaseIterable, Sendable {
     var path: String {
         switch self {
         case .overview: "/"
+        case .automation: "/runbooks"
         default: "/" + rawValue
         }
     }
@@ -208,6 +214,9 @@ enum NavItem: String, CaseIterable, Sendable {
         case .deploys: .deploys
         case .marketplace: .marketplace
         case .apps: .apps
+        case .checks: .alert
+        case .automation: .automation
+        case .notifications: .bell
         case .jobs: .jobs
         case .audit: .audit
         case .users: .users
@@ -219,7 +228,7 @@ enum NavItem: String, CaseIterable, Sendable {
     /// The sidebar group heading the item is listed under.
     var section: String {
         switch self {
-        case .overview, .servers, .containers, .deploys, .marketplace, .apps, .jobs, .audit: "Operate"
+        case .overview, .servers, .containers, .deploys, .marketplace, .apps, .checks, .automation, .notifications, .jobs, .audit: "Operate"
         case .users, .secrets, .settings: "Administer"
         }
     }

@@ -45,7 +45,11 @@ struct WebPages: RouteCollection {
         MarketplacePages.register(featurePage)
         ContainersPages.register(featurePage)
         DeploysPages.register(featurePage)
+        RunbooksPages.register(featurePage)
         InstallPages.register(featurePage)
+        NotificationsPages.register(featurePage)
+        MonitoringPages.register(featurePage)
+        page(.GET, "status", role: nil, use: MonitoringPages.statusPage)
         page(.GET, "settings", role: .viewer, use: SettingsPage.show)
         page(.POST, "settings", role: .admin, audit: "settings.update", use: SettingsPage.update)
     }

@@ -1,31 +1,31 @@
 import Foundation
 
 /// One message as the loopback SMTP server received and parsed it (see scripts/test-peers/smtp_server.py).
-struct ReceivedMail: Decodable, Sendable {
+public struct ReceivedMail: Decodable, Sendable {
     /// Which listener took it: `starttls`, `login`, `tls` or `plain`.
-    var listener: String
-    var mail_from: String
-    var rcpt_tos: [String]
+    public var listener: String
+    public var mail_from: String
+    public var rcpt_tos: [String]
     /// The DATA bytes, base64, after the server removed dot-stuffing.
-    var raw: String
+    public var raw: String
     /// The subject as Python's email package decodes it (RFC 2047 undone).
-    var subject: String
+    public var subject: String
     /// Every header as sent (folded lines kept), in order.
-    var headers: [[String]]
+    public var headers: [[String]]
     /// The body as Python's email package decodes it (quoted-printable and charset undone).
-    var body: String
-    var authenticated: Bool
+    public var body: String
+    public var authenticated: Bool
     /// The AUTH mechanism the client used, when it logged in.
-    var mechanism: String?
+    public var mechanism: String?
 
-    var rawText: String { String(decoding: Data(base64Encoded: raw) ?? Data(), as: UTF8.self) }
+    public var rawText: String { String(decoding: Data(base64Encoded: raw) ?? Data(), as: UTF8.self) }
 
     /// The raw value of the first header `name` (case-insensitive).
-    func header(_ name: String) -> String? {
+    public func header(_ name: String) -> String? {
         headers.first { $0.first?.lowercased() == name.lowercased() }.flatMap { $0.count > 1 ? $0[1] : nil }
     }
 
-    func headerCount(_ name: String) -> Int {
+    public func headerCount(_ name: String) -> Int {
         headers.filter { $0.first?.lowercased() == name.lowercased() }.count
     }
 }
@@ -35,12 +35,12 @@ struct ReceivedMail: Decodable, Sendable {
 /// AUTH required), `login` (the same without AUTH PLAIN), `tls` (implicit TLS, AUTH required) and
 /// `plain` (no TLS, no AUTH). Call ``stop()`` in a `defer`; the server also exits when the test
 /// process dies, because it watches its stdin.
-final class SMTPTestServer {
-    let user = "nebula-alerts"
-    let password = "Corr3ct-Horse-SECRET"
-    let ports: [String: Int]
+public final class SMTPTestServer {
+    public let user = "nebula-alerts"
+    public let password = "Corr3ct-Horse-SECRET"
+    public let ports: [String: Int]
     /// The test CA's certificate (PEM), to trust the server.
-    let caPEM: String
+    public let caPEM: String
     private let directory: URL
     private let process: Process
     private let stdin: Pipe
@@ -55,12 +55,12 @@ final class SMTPTestServer {
     }
 
     /// The port of listener `name`.
-    func port(_ name: String) throws -> Int {
-        guard let port = ports[name] else { throw TestSetupError("no SMTP listener '\(name)' in \(ports)") }
+    public func port(_ name: String) throws -> Int {
+        guard let port = ports[name] else { throw TestSupportError("no SMTP listener '\(name)' in \(ports)") }
         return port
     }
 
-    static func start() async throws -> SMTPTestServer {
+    public static func start() async throws -> SMTPTestServer {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("nebula-smtp-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let caPEM: String
@@ -98,7 +98,7 @@ final class SMTPTestServer {
     }
 
     /// Ends the server process and removes its files; safe to call twice.
-    func stop() {
+    public func stop() {
         guard !stopped else { return }
         stopped = true
         if process.isRunning { process.terminate() }
@@ -110,7 +110,7 @@ final class SMTPTestServer {
     deinit { stop() }
 
     /// Every message received so far, in order.
-    func messages() throws -> [ReceivedMail] {
+    public func messages() throws -> [ReceivedMail] {
         let file = directory.appendingPathComponent("mail.jsonl")
         guard let data = FileManager.default.contents(atPath: file.path) else { return [] }
         return try String(decoding: data, as: UTF8.self).split(separator: "\n").map {
@@ -119,18 +119,18 @@ final class SMTPTestServer {
     }
 
     /// The messages once there are at least `count` (within a generous deadline).
-    func waitForMessages(_ count: Int = 1) async throws -> [ReceivedMail] {
+    public func waitForMessages(_ count: Int = 1) async throws -> [ReceivedMail] {
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
             let received = try messages()
             if received.count >= count { return received }
             try await Task.sleep(for: .milliseconds(50))
         }
-        throw TestSetupError("the SMTP server received \(try messages().count) messages, expected \(count)")
+        throw TestSupportError("the SMTP server received \(try messages().count) messages, expected \(count)")
     }
 
     /// What the server wrote to stderr (for failure messages).
-    var log: String {
+    public var log: String {
         (try? String(contentsOf: directory.appendingPathComponent("stderr.log"), encoding: .utf8)) ?? ""
     }
 
@@ -138,8 +138,7 @@ final class SMTPTestServer {
 
     /// scripts/test-peers/smtp_server.py of the package this file belongs to.
     private static var scriptPath: String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent()  // Helpers
-            .deletingLastPathComponent()  // NotificationChannelsTests
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent()  // Support
             .deletingLastPathComponent()  // Tests
             .deletingLastPathComponent()  // package root
             .appendingPathComponent("scripts/test-peers/smtp_server.py").path
@@ -155,11 +154,11 @@ final class SMTPTestServer {
             }
             guard process.isRunning else {
                 let log = (try? String(contentsOf: directory.appendingPathComponent("stderr.log"), encoding: .utf8)) ?? ""
-                throw TestSetupError("the SMTP test server exited (is aiosmtpd installed? `make test-deps`): \(log.suffix(2000))")
+                throw TestSupportError("the SMTP test server exited (is aiosmtpd installed? `make test-deps`): \(log.suffix(2000))")
             }
             try await Task.sleep(for: .milliseconds(50))
         }
-        throw TestSetupError("the SMTP test server did not start within 60 s")
+        throw TestSupportError("the SMTP test server did not start within 60 s")
     }
 
     /// A test CA and a server certificate for DNS:localhost (no IP address) signed by it; returns the CA's PEM.
@@ -198,14 +197,20 @@ final class SMTPTestServer {
         let output = errors.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
-            throw TestSetupError("\(tool) \(arguments.prefix(2).joined(separator: " ")) failed: \(String(decoding: output, as: UTF8.self))")
+            throw TestSupportError("\(tool) \(arguments.prefix(2).joined(separator: " ")) failed: \(String(decoding: output, as: UTF8.self))")
         }
     }
 
     private static func touch(_ url: URL) throws -> URL {
         guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
-            throw TestSetupError("cannot create \(url.path)")
+            throw TestSupportError("cannot create \(url.path)")
         }
         return url
     }
+}
+
+/// A test's environment is not what it needs (a tool missing, a peer that did not start).
+public struct TestSupportError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }

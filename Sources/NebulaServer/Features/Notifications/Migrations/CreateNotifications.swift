@@ -1,0 +1,70 @@
+import Fluent
+import SQLKit
+
+/// `notification_channels`, `notification_rules` and `notification_deliveries`.
+struct CreateNotifications: AsyncMigration {
+    func prepare(on database: any Database) async throws {
+        try await database.schema(NotificationChannelRecord.schema)
+            .id()
+            .field("name", .string, .required)
+            .field("kind", .string, .required)
+            .field("settings", .string, .required)
+            .field("has_secret", .bool, .required)
+            .field("enabled", .bool, .required)
+            .field("created_by", .string, .required)
+            .field("created_at", .datetime)
+            .field("updated_at", .datetime)
+            .unique(on: "name")
+            .create()
+        try await database.schema(NotificationRuleRecord.schema)
+            .id()
+            .field("name", .string, .required)
+            .field("categories", .string, .required)
+            .field("min_severity", .string, .required)
+            .field("channels", .string, .required)
+            .field("quiet_start", .string)
+            .field("quiet_end", .string)
+            .field("quiet_time_zone", .string)
+            .field("quiet_allows_critical", .bool, .required)
+            .field("dedup_minutes", .int, .required)
+            .field("enabled", .bool, .required)
+            .field("created_by", .string, .required)
+            .field("created_at", .datetime)
+            .field("updated_at", .datetime)
+            .unique(on: "name")
+            .create()
+        try await database.schema(NotificationDeliveryRecord.schema)
+            .id()
+            .field("channel_id", .uuid, .references(NotificationChannelRecord.schema, .id, onDelete: .setNull))
+            .field("channel_name", .string, .required)
+            .field("category", .string, .required)
+            .field("severity", .string, .required)
+            .field("title", .string, .required)
+            .field("body", .string, .required)
+            .field("fields", .string, .required)
+            .field("url", .string)
+            .field("incident_id", .uuid)
+            .field("dedup_key", .string, .required)
+            .field("source_event", .int64)
+            .field("status", .string, .required)
+            .field("attempts", .int, .required)
+            .field("last_error", .string)
+            .field("job_id", .uuid)
+            .field("deliver_at", .datetime)
+            .field("created_by", .string, .required)
+            .field("created_at", .datetime)
+            .field("sent_at", .datetime)
+            .unique(on: "channel_name", "source_event")
+            .create()
+        guard let sql = database as? any SQLDatabase else { return }
+        // The de-duplication lookup and the log's newest-first listing.
+        try await sql.raw("CREATE INDEX notification_deliveries_dedup ON notification_deliveries (channel_name, dedup_key, created_at)").run()
+        try await sql.raw("CREATE INDEX notification_deliveries_created ON notification_deliveries (created_at)").run()
+    }
+
+    func revert(on database: any Database) async throws {
+        try await database.schema(NotificationDeliveryRecord.schema).delete()
+        try await database.schema(NotificationRuleRecord.schema).delete()
+        try await database.schema(NotificationChannelRecord.schema).delete()
+    }
+}
