@@ -286,7 +286,8 @@ import Testing
                 let run = try await app.startRun(runbook.id, token: token)
                 _ = try await app.waitForRun(run.id, token: token, toBe: [.failed, .succeeded])
             }
-            // verify
+            // verify (the run is marked failed a moment before its escalation is sent)
+            #expect(try await waitUntil(timeout: .seconds(30)) { try await app.auditEntries(action: "runbook.escalate").count == 1 })
             let escalated = try await app.services.events.recent(types: [.runbookEscalated], before: nil, limit: 10).items
             #expect(escalated.count == 1)
             #expect(escalated.first?.data["failures"] == "2" && escalated.first?.data["channels"] == "ops-pager" && escalated.first?.data["runbook"] == "always-fails")

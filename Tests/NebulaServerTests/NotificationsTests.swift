@@ -1,3 +1,4 @@
+import Fluent
 import Crypto
 import Foundation
 import NebulaCore
@@ -257,6 +258,42 @@ import Testing
             let inUse = try await app.request(.DELETE, "/api/v1/notifications/channels/\(channels[0].id)", token: token)
             #expect(inUse.status == .conflict && inUse.errorCode == "channel_in_use")
             #expect(try await app.services.notifications.deliveries(status: nil, channel: nil, limit: 50, offset: 0, by: .system()).total == 0)
+        }
+    }
+}
+
+/// Finished work does not pile up: the hourly retention job deletes old deliveries and runs.
+@Suite struct FinishedWorkRetentionTests {
+    @Test(arguments: TestDatabase.all)
+    func oldDeliveriesAndRunsAreDeletedWithTheirJournal(_ database: TestDatabase) async throws {
+        try await withLoopbackServer { receiver in
+            try await withApp(database) { app in
+                // setup: a sent delivery and a finished run, both 40 days old, and a fresh delivery
+                let token = try await app.token(role: .operator)
+                _ = try await NotificationsTests.createChannel(app, token, #"{"name":"old","kind":"ntfy","url":"\#(receiver.url)","topic":"t"}"#)
+                let service = try app.services.notifications
+                let old = try await service.notify(NotifyRequest(category: "server", severity: .warning, title: "Old news", body: "", channels: ["old"]), by: .system())
+                _ = try await NotificationsTests.waitForDeliveries(app, token, channel: "old") { $0.first?.status == .sent }
+                let runbook = try await app.importRunbook("name: aged\nsteps:\n  - { name: Say, action: log, params: { message: hi } }\n", token: token)
+                let run = try await app.startRun(runbook.id, token: token)
+                _ = try await app.waitForRun(run.id, token: token, toBe: [.succeeded])
+                let db = app.app.db
+                let longAgo = Date().addingTimeInterval(-40 * 86_400)
+                try await NotificationDeliveryRecord.query(on: db).filter(\.$id == old[0].id).set(\.$createdAt, to: longAgo).update()
+                try await RunbookRun.query(on: db).filter(\.$id == run.id).set(\.$finishedAt, to: longAgo).update()
+                let fresh = try await service.notify(NotifyRequest(category: "server", severity: .warning, title: "News", body: "", channels: ["old"]), by: .system())
+                // act
+                let job = try await app.services.jobs.enqueue(type: RetentionJob.jobType, by: .system())
+                let done = try await app.waitForJob(job.id, toBe: [.succeeded, .failed], timeout: .seconds(60))
+                // verify
+                #expect(done.status == .succeeded)
+                let left = try await service.deliveries(status: nil, channel: "old", limit: 50, offset: 0, by: .system()).items.map(\.id)
+                #expect(left == [fresh[0].id])
+                #expect(try await RunbookRun.find(run.id, on: db) == nil)
+                #expect(try await RunStepRecord.query(on: db).filter(\.$runID == run.id).count() == 0)
+                let log = try await app.services.jobs.logLines(jobID: job.id, after: 0).map(\.line).joined(separator: "\n")
+                #expect(log.contains("deleted 1 finished runbook and workflow runs") && log.contains("deleted 1 settled notification deliveries"), "\(log)")
+            }
         }
     }
 }

@@ -3,12 +3,21 @@ it, follow the run page, approve a gated run, pause automation, and look at the 
 
 import re
 
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 
 from conftest import screenshot
 from test_pages import (  # noqa: F401  (fixtures are used by name)
     admin_account, admin_driver, browser, fill, flash_text, form_with, submit, unique, wait, wait_for_path,
 )
+
+
+def text_of(driver, selector):
+    """The text of the element matching `selector`, or "" while the live page is replacing it."""
+    try:
+        return driver.find_element(By.CSS_SELECTOR, selector).text
+    except StaleElementReferenceException:
+        return ""
 
 
 def runbook_yaml(name, action="teleport"):
@@ -54,7 +63,7 @@ def test_import_dry_run_and_approve_a_runbook(admin_driver, base_url):
     wait_for_path(driver, r"/runs/[0-9A-Fa-f-]{36}")
     # The page reloads itself when the run ends and then shows every step's outcome.
     wait(driver, 60).until(lambda d: "would restart the container web-1" in d.page_source)
-    assert driver.find_element(By.CSS_SELECTOR, "[data-run-status] .badge").text == "succeeded"
+    wait(driver, 30).until(lambda d: text_of(d, "[data-run-status] .badge") == "succeeded")
     page = driver.page_source
     assert "would restart the container web-1" in page and "would wait for approval" in page
     screenshot(driver, "run-dry")
@@ -70,9 +79,8 @@ def test_import_dry_run_and_approve_a_runbook(admin_driver, base_url):
     wait(driver, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, f"form[action='{run_path}/approve']"))
     screenshot(driver, "run-waiting-approval")
     submit(form_with(driver, run_path + "/approve"))
-    wait(driver, 60).until(lambda d: "run failed" in d.find_element(By.CSS_SELECTOR, "[data-run-log]").text
-                           or "run succeeded" in d.find_element(By.CSS_SELECTOR, "[data-run-log]").text)
-    log = driver.find_element(By.CSS_SELECTOR, "[data-run-log]").text
+    wait(driver, 60).until(lambda d: "run failed" in text_of(d, "[data-run-log]") or "run succeeded" in text_of(d, "[data-run-log]"))
+    log = text_of(driver, "[data-run-log]")
     assert "approved by" in log
     screenshot(driver, "run-after-approval")
 

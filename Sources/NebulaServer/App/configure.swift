@@ -93,7 +93,8 @@ public func configure(_ app: Application, config: Config, options: RuntimeOption
         services.sshMonitor.start()
         services.notificationRouter.start()
         services.automationBackground.start()
-        services.checkScheduler.start()
+        // Checks are probed by the processes that run jobs: with replicas, set NEBULA_JOB_WORKER=false on all but one.
+        if config.runsJobWorker { services.checkScheduler.start() }
         services.incidentTimeline.start()
     }
     app.lifecycle.use(BackgroundWorkLifecycle(services: services))
@@ -117,7 +118,6 @@ private func buildServices(app: Application, config: Config, vault: Vault, isPos
     let connections = AgentConnections()
     let ssh = SSHAccess(db: db, secrets: secrets, audit: audit, events: events, client: DefaultSSHClient(logger: logger), timeout: config.sshTimeout,
                       maxUploadBytes: config.maxUploadBytes)
-    jobs.register(RetentionJob(settings: settings, events: events, audit: audit, identity: identity))
     jobs.register(MetricsRollupJob(history: fleet.history))
     let containers = ContainersService(db: db, audit: audit, events: events, connections: connections,
                                       local: NodeDocker(endpoint: config.dockerEndpoint, appsRoot: Config.absolute(config.appsDirectory)),
@@ -134,13 +134,17 @@ private func buildServices(app: Application, config: Config, vault: Vault, isPos
     let notifications = NotificationsService(db: db, audit: audit, events: events, jobs: jobs, secrets: secrets,
                                              sender: DefaultNotificationSender(logger: logger), publicURL: config.publicURL)
     jobs.register(NotificationDeliveryJob(notifications: notifications))
-    let automationEnvironment = AutomationEnvironment(db: db, isPostgres: isPostgres, audit: audit, events: events, secrets: secrets, containers: containers,
-                                                      connections: connections, ssh: ssh, deploys: deploys, fleet: fleet)
-    automationEnvironment.peers.withLock { $0.notifier = notifications }
-    let automation = AutomationService(db: db, audit: audit, events: events, jobs: jobs, environment: automationEnvironment, library: RunbookLibrary.load())
-    jobs.register(RunbookRunJob(automation: automation))
     let monitoring = MonitoringService(db: db, audit: audit, events: events, probes: CheckProbes(db: db, containers: containers),
                                        runtime: CheckRuntime(), uptimeCache: UptimeCache(), logger: logger)
+    let automationEnvironment = AutomationEnvironment(db: db, isPostgres: isPostgres, audit: audit, events: events, secrets: secrets, containers: containers,
+                                                      connections: connections, ssh: ssh, deploys: deploys, fleet: fleet,
+                                                      notifier: notifications, checks: monitoring)
+    let automation = AutomationService(db: db, audit: audit, events: events, jobs: jobs, environment: automationEnvironment, library: RunbookLibrary.load())
+    jobs.register(RunbookRunJob(automation: automation))
+    jobs.register(RetentionJob(settings: settings, events: events, audit: audit, identity: identity, finishedWork: [
+        .init(what: "finished runbook and workflow runs", prune: automation.deleteRuns(finishedBefore:)),
+        .init(what: "settled notification deliveries", prune: notifications.deleteDeliveries(settledBefore:)),
+    ]))
     let worker = config.runsJobWorker
         ? JobWorker(queue: jobs, concurrency: config.jobConcurrency, pollInterval: config.jobPollInterval, logger: logger)
         : nil

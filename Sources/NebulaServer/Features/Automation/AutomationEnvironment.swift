@@ -10,12 +10,19 @@ protocol AutomationNotifier: Sendable {
 
 extension NotificationsService: AutomationNotifier {}
 
+extension MonitoringService: AutomationCheckRunner {
+    func runCheck(named name: String, by actor: Actor) async throws -> (ok: Bool, message: String, latencyMs: Double?) {
+        let result = try await runNow(checkNamed: name, by: actor)
+        return (result.ok, result.message, result.latencyMs)
+    }
+}
+
 /// Runs a health check by name now, for `health_check` with `check:` (the monitoring feature).
 protocol AutomationCheckRunner: Sendable {
     func runCheck(named name: String, by actor: Actor) async throws -> (ok: Bool, message: String, latencyMs: Double?)
 }
 
-/// The services actions use. Optional peers (notifications, monitoring) are attached when the
+/// The services actions use. The optional ones (notifications, monitoring) are given when the
 /// composition root has them; an action that needs a missing one fails with a clear message.
 struct AutomationEnvironment: Sendable {
     let db: any Database
@@ -28,15 +35,10 @@ struct AutomationEnvironment: Sendable {
     let ssh: SSHAccess
     let deploys: DeploysService
     let fleet: FleetService
-    let peers = LockedValue<Peers>(Peers())
-
-    struct Peers: Sendable {
-        var notifier: (any AutomationNotifier)?
-        var checks: (any AutomationCheckRunner)?
-    }
-
-    var notifier: (any AutomationNotifier)? { peers.withLock { $0.notifier } }
-    var checks: (any AutomationCheckRunner)? { peers.withLock { $0.checks } }
+    /// Sends `notify` steps and escalations; nil where the control plane has no notifications.
+    var notifier: (any AutomationNotifier)?
+    /// Runs `health_check` steps that name a check; nil without the monitoring feature.
+    var checks: (any AutomationCheckRunner)?
 
     /// The server named or with id `reference`, or the control plane's own machine when nil/`local`.
     func server(_ reference: String?) async throws -> ServerRecord {

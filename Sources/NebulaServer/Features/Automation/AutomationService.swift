@@ -207,12 +207,13 @@ struct AutomationService: Sendable {
         if let sourceEvent, try await RunbookRun.query(on: db).filter(\.$runbookID == record.requireID()).filter(\.$sourceEvent == sourceEvent).first() != nil {
             return nil
         }
-        let inputs = (try? RunbookInputs.resolve([:], declared: document.inputs)) ?? [:]
         if try await isPaused() {
-            return try await recordSkipped(record, trigger: kind, context: context, inputs: inputs, incidentID: incidentID, sourceEvent: sourceEvent,
+            return try await recordSkipped(record, trigger: kind, context: context, inputs: [:], incidentID: incidentID, sourceEvent: sourceEvent,
                                            reason: "automation paused")
         }
         do {
+            // A triggered run has only the inputs' defaults; a required input without one skips it, with the reason.
+            let inputs = try RunbookInputs.resolve([:], declared: document.inputs)
             return try await createRun(record, document: document, trigger: kind, context: context, inputs: inputs, dryRun: false, incidentID: incidentID,
                                        sourceEvent: sourceEvent, by: actor)
         } catch let error as NebulaError where error.code == "invalid_inputs" {
@@ -332,6 +333,15 @@ struct AutomationService: Sendable {
         run.jobID = job.id
         run.status = .queued
         try await run.update(on: db)
+    }
+
+    /// Deletes runs that ended before `cutoff`, with their journal and log (retention).
+    @Sendable func deleteRuns(finishedBefore cutoff: Date) async throws -> Int {
+        let final = RunStatus.allCases.filter(\.isFinal)
+        let query = RunbookRun.query(on: db).filter(\.$finishedAt < cutoff).filter(\.$status ~~ final)
+        let count = try await query.count()
+        try await query.delete()
+        return count
     }
 
     func runs(runbook: UUID?, status: RunStatus? = nil, limit: Int = 50, by actor: Actor) async throws -> [RunSummaryDTO] {

@@ -99,7 +99,7 @@ struct RunbookEngine: Sendable {
         }
 
         let dependencies = document.dependencies
-        let deadline = (run.startedAt ?? Date()).addingTimeInterval(Double(document.timeoutSeconds))
+        let started = run.startedAt ?? Date()
         do {
             while true {
                 journal = try await loadJournal(runID)
@@ -112,6 +112,11 @@ struct RunbookEngine: Sendable {
                     try await park(fresh, paused: true)
                     return
                 }
+                // Time spent waiting for a person to approve does not count against the run timeout.
+                let waited = journal.values.filter { $0.action == "approval" }.reduce(0.0) { total, row in
+                    total + (row.startedAt.map { (row.finishedAt ?? Date()).timeIntervalSince($0) } ?? 0)
+                }
+                let deadline = started.addingTimeInterval(Double(document.timeoutSeconds) + waited)
                 if Date() > deadline {
                     try await skipRemaining(journal, note: "the run timed out")
                     try await finish(fresh, status: .failed, error: "the run timed out after \(document.timeoutSeconds) s")
@@ -442,10 +447,11 @@ struct RunbookEngine: Sendable {
         let runID = try run.requireID()
         let title = "Runbook \(run.runbookName) failed \(failures) times in a row"
         let body = "The last run (\(runID)) failed: \(run.error ?? "no reason recorded")."
-        var outcome = "notified \(escalation.notify.joined(separator: ", "))"
+        var outcome = escalation.notify.isEmpty ? "notified by the routing rules" : "notified \(escalation.notify.joined(separator: ", "))"
         if let notifier = service.environment.notifier {
             do {
-                _ = try await notifier.notify(NotifyRequest(category: "runbook", severity: .critical, title: title, body: body, channels: escalation.notify,
+                _ = try await notifier.notify(NotifyRequest(category: "runbook", severity: .critical, title: title, body: body,
+                                                            channels: escalation.notify.isEmpty ? nil : escalation.notify,
                                                             dedupKey: "escalation:\(run.runbookName):\(failures)", incidentID: run.incidentID,
                                                             fields: ["runbook": run.runbookName, "failures": String(failures)]),
                                               by: .system("automation"))

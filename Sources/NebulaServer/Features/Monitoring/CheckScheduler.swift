@@ -126,7 +126,8 @@ final class IncidentTimelineListener: Sendable {
     let logger: Logger
     private let loop = BackgroundTask()
 
-    static let types: Set<EventType> = ["runbook.run_started", "runbook.run_finished", "notification.delivered", "notification.failed"]
+    static let types: Set<EventType> = ["runbook.run_started", "runbook.run_finished", "workflow.run_started", "workflow.run_finished",
+                                        "notification.delivered", "notification.failed"]
 
     init(monitoring: MonitoringService, events: EventBus, logger: Logger) {
         self.monitoring = monitoring
@@ -154,11 +155,13 @@ final class IncidentTimelineListener: Sendable {
         let data = event.data
         guard let incident = data["incidentID"].flatMap(UUID.init(uuidString:)) else { return nil }
         switch event.type.rawValue {
-        case "runbook.run_started":
-            return (incident, "runbook", "Runbook \(data["runbook"] ?? "?") started (run \(data["runID"] ?? "?")).")
-        case "runbook.run_finished":
+        case "runbook.run_started", "workflow.run_started":
+            let what = event.type.rawValue.hasPrefix("workflow") ? "Workflow" : "Runbook"
+            return (incident, "runbook", "\(what) \(data["runbook"] ?? "?") started (run \(data["runID"] ?? "?")).")
+        case "runbook.run_finished", "workflow.run_finished":
+            let what = event.type.rawValue.hasPrefix("workflow") ? "Workflow" : "Runbook"
             let error = data["error"].map { ": \($0)" } ?? "."
-            return (incident, "runbook", "Runbook \(data["runbook"] ?? "?") finished \(data["status"] ?? "")\(error)")
+            return (incident, "runbook", "\(what) \(data["runbook"] ?? "?") finished \(data["status"] ?? "")\(error)")
         case "notification.delivered":
             return (incident, "notification", "Notified \(data["channel"] ?? "a channel"): \(data["title"] ?? "")")
         case "notification.failed":

@@ -3,7 +3,8 @@ import Logging
 import NebulaCore
 
 /// Turns events worth a person's attention into notifications routed by the rules: incidents,
-/// failed or escalated runbook runs, approvals waiting, failed deploys, servers going offline.
+/// failed runbook runs, approvals waiting, failed deploys, servers going offline. Escalations are
+/// not routed here: the automation engine sends them itself, to the runbook's named channels.
 /// Every replica routes every event; the event id on each delivery keeps it to one send per channel.
 final class NotificationRouter: Sendable {
     let notifications: NotificationsService
@@ -13,7 +14,7 @@ final class NotificationRouter: Sendable {
 
     static let routed: Set<EventType> = [
         "incident.opened", "incident.acknowledged", "incident.resolved",
-        "runbook.run_finished", "runbook.escalated", "runbook.approval_requested",
+        "runbook.run_finished", "runbook.approval_requested",
         "workflow.run_finished", .deployFailed, .serverOffline, .serverOnline,
     ]
 
@@ -67,12 +68,6 @@ final class NotificationRouter: Sendable {
             return NotifyRequest(category: event.type.rawValue.hasPrefix("workflow") ? "workflow" : "runbook", severity: .warning,
                                  title: "Run failed: \(runbook)", body: data["error"] ?? "The run failed; see its step log.",
                                  incidentID: incident, fields: fields, url: data["runID"].flatMap { link("/runs/\($0)") }, sourceEvent: event.id)
-        case "runbook.escalated":
-            let runbook = data["runbook"] ?? "a runbook"
-            let channels = data["channels"].map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
-            return NotifyRequest(category: "runbook", severity: .critical, title: "Escalation: \(runbook) keeps failing",
-                                 body: "\(runbook) failed \(data["failures"] ?? "several") times in a row; automatic remediation is not working.",
-                                 channels: channels?.isEmpty == false ? channels : nil, incidentID: incident, fields: fields, sourceEvent: event.id)
         case "runbook.approval_requested":
             return NotifyRequest(category: "runbook", severity: .warning, title: "Approval needed: \(data["runbook"] ?? "a runbook")",
                                  body: "Step '\(data["step"] ?? "?")' waits for an operator to approve or reject it.", fields: fields,

@@ -386,6 +386,15 @@ struct NotificationsService: Sendable {
         return ListPage(items: items.map(Self.dto), total: total)
     }
 
+    /// Deletes sent, failed and suppressed deliveries created before `cutoff` (retention).
+    @Sendable func deleteDeliveries(settledBefore cutoff: Date) async throws -> Int {
+        let settled = [DeliveryStatus.sent, .failed, .suppressed].map(\.rawValue)
+        let query = NotificationDeliveryRecord.query(on: db).filter(\.$createdAt < cutoff).filter(\.$status ~~ settled)
+        let count = try await query.count()
+        try await query.delete()
+        return count
+    }
+
     /// Sends once and records the outcome on `delivery`; true when sent.
     private func send(_ delivery: NotificationDeliveryRecord, channel: NotificationChannelRecord) async -> Bool {
         delivery.attempts += 1

@@ -2,8 +2,15 @@ import Foundation
 import NebulaCore
 
 /// `maintenance.retention`: deletes events, audit entries, finished jobs and login attempts older
-/// than their retention. Queued hourly by ``MaintenanceScheduler``; operators can run it now.
+/// than their retention, and the features' finished work (runbook runs, notification deliveries)
+/// as old as finished jobs. Queued hourly by ``MaintenanceScheduler``; operators can run it now.
 struct RetentionJob: JobHandler {
+    /// A feature's history that ages like finished jobs: `prune` deletes what ended before the date.
+    struct FinishedWork: Sendable {
+        var what: String
+        var prune: @Sendable (Date) async throws -> Int
+    }
+
     let type = RetentionJob.jobType
     static let jobType = "maintenance.retention"
     let runnableByOperators = true
@@ -11,6 +18,7 @@ struct RetentionJob: JobHandler {
     let events: EventBus
     let audit: AuditLog
     let identity: IdentityService
+    var finishedWork: [FinishedWork] = []
 
     func run(_ job: JobContext) async throws {
         let current = try await settings.current()
@@ -27,6 +35,10 @@ struct RetentionJob: JobHandler {
         try Task.checkCancellation()
         let jobs = try await job.queue.deleteFinished(olderThan: now.addingTimeInterval(-Double(current.jobRetentionDays) * day))
         await job.log("deleted \(jobs) finished jobs and their logs")
+        for work in finishedWork {
+            let deleted = try await work.prune(now.addingTimeInterval(-Double(current.jobRetentionDays) * day))
+            await job.log("deleted \(deleted) \(work.what)")
+        }
         await job.progress(0.75)
         let attempts = try await identity.deleteOldLoginAttempts(before: now.addingTimeInterval(-day))
         await job.log("deleted \(attempts) login attempts older than a day and expired sessions")

@@ -174,7 +174,7 @@ struct BrandMark: Component {
 /// A top-level destination in the sidebar. Every signed-in user sees all of them; pages mark and
 /// guard admin-only actions themselves.
 enum NavItem: String, CaseIterable, Sendable {
-    case overview, servers, containers, deploys, marketplace, apps, checks, automation, notifications, jobs, audit, users, secrets, settings
+    case overview, servers, containers, deploys, marketplace, apps, jobs, checks, automation, notifications, audit, users, secrets, settings
 
     /// The label shown in the navigation.
     var title: String {
@@ -228,8 +228,9 @@ enum NavItem: String, CaseIterable, Sendable {
     /// The sidebar group heading the item is listed under.
     var section: String {
         switch self {
-        case .overview, .servers, .containers, .deploys, .marketplace, .apps, .checks, .automation, .notifications, .jobs, .audit: "Operate"
-        case .users, .secrets, .settings: "Administer"
+        case .overview, .servers, .containers, .deploys, .marketplace, .apps, .jobs: "Operate"
+        case .checks, .automation, .notifications: "Watch and heal"
+        case .audit, .users, .secrets, .settings: "Administer"
         }
     }
 }
@@ -317,8 +318,9 @@ enum Layout {
         }
     }
 
-    /// A centred, narrow card without navigation, for /login and /setup.
-    static func bare(_ context: PageContext, @ComponentBuilder content: () -> any Component) -> HTML {
+    /// A centred card without navigation: narrow for /login and /setup, `wide` for public pages
+    /// with a table (the status page).
+    static func bare(_ context: PageContext, wide: Bool = false, @ComponentBuilder content: () -> any Component) -> HTML {
         let content = content()
         return document(context, bodyClass: "bare") {
             SkipLink()
@@ -335,7 +337,7 @@ enum Layout {
                     }
                     content
                 }
-                .class("bare-card")
+                .class(wide ? "bare-card bare-card-wide" : "bare-card")
                 Paragraph("Self-hosted control plane").class("bare-footnote")
             }
         }

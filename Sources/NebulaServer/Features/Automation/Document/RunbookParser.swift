@@ -408,12 +408,12 @@ private struct RunbookReader {
         case .scalar?:
             channels = text(fields["notify"], "escalation.notify").map { [$0] } ?? []
         case nil:
-            problem("escalation.notify", node, "is required: the notification channels to tell (notify: [discord])")
+            break  // no channels named: the escalation is routed by the notification rules
         default:
             problem("escalation.notify", fields["notify"], "must be a list of channel names")
         }
         if fields["notify"] != nil, channels.isEmpty { problem("escalation.notify", fields["notify"], "must name at least one channel") }
-        guard let after, !channels.isEmpty else { return nil }
+        guard let after, fields["notify"] == nil || !channels.isEmpty else { return nil }
         return RunbookDocument.Escalation(afterFailures: after, notify: channels)
     }
 

@@ -252,14 +252,16 @@ enum RunbooksPages {
                     ("Started", run.startedAt.map { RelativeTime($0) as any Component } ?? Text("—")),
                     ("Finished", run.finishedAt.map { RelativeTime($0) as any Component } ?? Text("—")),
                     ("Runbook version", Text(String(run.version))),
-                    ("Incident", Text(run.incidentId?.uuidString ?? "—")),
+                    ("Incident", run.incidentId.map { Link("open the incident", url: "/incidents/\($0)") as any Component } ?? Text("—")),
                 ])
                 if canOperate, run.status == .waitingApproval {
                     Div {
                         Paragraph("Waiting for approval at step \(run.approvalStep ?? "?")" + (run.approvalDeadline.map { " until \(ISO8601DateFormatter().string(from: $0))" } ?? "") + ".")
-                        CSRFForm(action: "/runs/\(id)/approve", csrfToken: context.csrfToken, classes: "inline-form") { SubmitButton("Approve") }
-                        CSRFForm(action: "/runs/\(id)/reject", csrfToken: context.csrfToken, classes: "inline-form") { SubmitButton("Reject", style: .danger) }
-                    }.class("approval")
+                        Div {
+                            CSRFForm(action: "/runs/\(id)/approve", csrfToken: context.csrfToken, classes: "inline-form") { SubmitButton("Approve") }
+                            CSRFForm(action: "/runs/\(id)/reject", csrfToken: context.csrfToken, classes: "inline-form") { SubmitButton("Reject", style: .danger) }
+                        }.class("button-row")
+                    }.class("approval stack")
                 }
                 if canOperate, !run.status.isFinal {
                     CSRFForm(action: "/runs/\(id)/cancel", csrfToken: context.csrfToken, classes: "inline-form", confirm: "Cancel this run?") {
