@@ -225,23 +225,8 @@ struct AutomationService: Sendable {
     /// Creates the run and its pending journal, applies the concurrency policy, queues its job.
     private func createRun(_ record: RunbookRecord, document: RunbookDocument, trigger: String, context: [String: TemplateValue],
                            inputs: [String: TemplateValue], dryRun: Bool, incidentID: UUID?, sourceEvent: Int64?, by actor: Actor) async throws -> RunbookRun {
-        let run = RunbookRun()
-        run.id = UUID()
-        run.runbookID = try record.requireID()
-        run.runbookName = record.name
-        run.version = record.version
-        run.yaml = record.yaml
-        run.trigger = trigger
-        run.context = TemplateValue.object(context).storedJSON
-        run.inputs = TemplateValue.object(inputs).storedJSON
-        run.vars = "{}"
-        run.dryRun = dryRun
-        run.status = .queued
-        run.incidentID = incidentID
-        run.sourceEvent = sourceEvent
-        run.cancelRequested = false
-        run.createdBy = actor.username
-        run.createdAt = Date()
+        let run = try Self.newRun(record, trigger: trigger, context: context, inputs: inputs, dryRun: dryRun, status: .queued,
+                                  incidentID: incidentID, sourceEvent: sourceEvent, by: actor.username)
         var holder: RunbookRun?
         if let concurrency = document.concurrency {
             var values = context
@@ -300,6 +285,20 @@ struct AutomationService: Sendable {
 
     private func recordSkipped(_ record: RunbookRecord, trigger: String, context: [String: TemplateValue], inputs: [String: TemplateValue],
                                incidentID: UUID?, sourceEvent: Int64?, reason: String) async throws -> RunbookRun {
+        let run = try Self.newRun(record, trigger: trigger, context: context, inputs: inputs, dryRun: false, status: .skipped,
+                                  incidentID: incidentID, sourceEvent: sourceEvent, by: "automation")
+        run.error = reason
+        run.finishedAt = Date()
+        try await run.create(on: db)
+        try await audit.record("runbook.run", target: "runbook:\(record.name)", outcome: .failure, by: .system("automation"),
+                               detail: "run \(try run.requireID()) (\(trigger)) skipped: \(reason)")
+        await events.publish(.runbookRunFinished, actor: "automation", subject: "run:\(try run.requireID())", data: RunbookEngine.finishedData(run))
+        return run
+    }
+
+    /// A run of the runbook's current version, not saved yet.
+    private static func newRun(_ record: RunbookRecord, trigger: String, context: [String: TemplateValue], inputs: [String: TemplateValue],
+                               dryRun: Bool, status: RunStatus, incidentID: UUID?, sourceEvent: Int64?, by creator: String) throws -> RunbookRun {
         let run = RunbookRun()
         run.id = UUID()
         run.runbookID = try record.requireID()
@@ -310,19 +309,13 @@ struct AutomationService: Sendable {
         run.context = TemplateValue.object(context).storedJSON
         run.inputs = TemplateValue.object(inputs).storedJSON
         run.vars = "{}"
-        run.dryRun = false
-        run.status = .skipped
-        run.error = reason
+        run.dryRun = dryRun
+        run.status = status
         run.incidentID = incidentID
         run.sourceEvent = sourceEvent
         run.cancelRequested = false
-        run.createdBy = "automation"
+        run.createdBy = creator
         run.createdAt = Date()
-        run.finishedAt = Date()
-        try await run.create(on: db)
-        try await audit.record("runbook.run", target: "runbook:\(record.name)", outcome: .failure, by: .system("automation"),
-                               detail: "run \(try run.requireID()) (\(trigger)) skipped: \(reason)")
-        await events.publish(.runbookRunFinished, actor: "automation", subject: "run:\(try run.requireID())", data: RunbookEngine.finishedData(run))
         return run
     }
 

@@ -56,6 +56,9 @@ struct ChannelSettings: Codable, Sendable, Equatable {
     var to: [String]?
     /// Extra PEM CA certificates trusted for this SMTP server (a self-hosted mail server's own CA).
     var caCertificate: String?
+    /// Log in although `security` is `none` (the password crosses the network in clear text):
+    /// only for a relay on a trusted LAN.
+    var allowInsecureAuthentication: Bool?
 }
 
 /// What `POST /api/v1/notifications/channels` and `PUT …/{id}` take. `secret` is the kind's
@@ -75,8 +78,10 @@ struct ChannelInput: Codable, Sendable {
     var from: String?
     var to: [String]?
     var caCertificate: String?
+    var allowInsecureAuthentication: Bool?
 
-    static let keys = ["name", "kind", "enabled", "url", "topic", "secret", "host", "port", "security", "username", "from", "to", "caCertificate"]
+    static let keys = ["name", "kind", "enabled", "url", "topic", "secret", "host", "port", "security", "username", "from", "to", "caCertificate",
+                       "allowInsecureAuthentication"]
 }
 
 /// A channel as the API and pages show it: never its secret.

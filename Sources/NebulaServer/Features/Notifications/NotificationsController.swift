@@ -147,6 +147,7 @@ private let channelInputProperties: OrderedDictionary<String, JSONSchema> = [
     "host": .string(required: false), "port": .integer(required: false), "security": .string(required: false, allowedValues: ["starttls", "tls", "none"]),
     "username": .string(required: false), "from": .string(required: false), "to": .array(required: false, items: .string),
     "caCertificate": .string(required: false, description: "PEM CA certificate(s) to trust for a self-hosted SMTP server"),
+    "allowInsecureAuthentication": .boolean(required: false, description: "Log in over an unencrypted connection (security none); trusted LAN relays only"),
 ]
 
 enum ChannelInputDoc: Documented {
@@ -168,7 +169,7 @@ enum NotificationChannelDoc: Documented {
         "settings": .object(properties: [
             "url": optionalString, "topic": optionalString, "host": optionalString, "port": .integer(required: false, nullable: true),
             "security": optionalString, "username": optionalString, "from": optionalString, "to": .array(required: false, nullable: true, items: .string),
-            "caCertificate": optionalString,
+            "caCertificate": optionalString, "allowInsecureAuthentication": .boolean(required: false, nullable: true),
         ]),
         "hasSecret": .boolean, "lastStatus": optionalString, "lastDeliveryAt": optionalTimestamp, "createdAt": optionalTimestamp,
     ])

@@ -469,7 +469,7 @@ extension NotificationsService {
                 } ?? .starttls
                 return try .email(host: settings.host ?? "", port: settings.port, security: security, username: settings.username,
                                   password: secret, from: settings.from ?? "", to: settings.to ?? [], trustedCAPEM: settings.caCertificate,
-                                  subjectPrefix: "[Nebula] ")
+                                  subjectPrefix: "[Nebula] ", allowInsecureAuthentication: settings.allowInsecureAuthentication ?? false)
             }
         } catch let error as NotificationError {
             throw .unprocessable("The \(kind.label) settings are not usable: \(error.detail ?? error.description)", code: "invalid_channel")
@@ -505,6 +505,7 @@ extension NotificationsService {
             if let from = given(input.from) { settings.from = from }
             if let to = input.to { settings.to = to.compactMap(given) }
             if input.caCertificate != nil { settings.caCertificate = given(input.caCertificate) }
+            if let allow = input.allowInsecureAuthentication { settings.allowInsecureAuthentication = allow }
         }
         return (settings, secret)
     }

@@ -88,12 +88,13 @@ final class CheckProbes: Sendable {
     private func metricProbe(_ spec: CheckSpec, now: Date) async -> ProbeOutcome {
         guard let serverID = spec.serverId, let metric = spec.metric, let threshold = spec.threshold else { return .down("incomplete metric check") }
         let comparison = spec.comparison ?? ">"
-        let minutes = spec.sustainedMinutes ?? 0
+        // Per-mount disk usage is only in the newest full sample, so it is judged on that one reading.
+        let perMount = metric == "disk" && spec.mount != nil
+        let minutes = perMount ? 0 : spec.sustainedMinutes ?? 0
         do {
             guard let server = try await ServerRecord.find(serverID, on: db) else { return .down("the server no longer exists") }
             var values: [(at: Date, value: Double)] = []
-            if metric == "disk", let mount = spec.mount {
-                // Per-mount usage is only in the newest full sample.
+            if perMount, let mount = spec.mount {
                 guard let sample = server.latestSample.flatMap(FleetService.decodeSample) else { return .down("\(server.name) has reported no readings yet") }
                 guard let filesystem = sample.filesystems.first(where: { $0.mountPoint == mount }), filesystem.totalBytes > 0 else {
                     return .down("\(server.name) has no filesystem mounted at \(mount)")
