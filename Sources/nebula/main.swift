@@ -16,7 +16,7 @@ struct Nebula: AsyncParsableCommand {
         is stored in SQLite under NEBULA_DATA_DIR (default ./nebula-data).
         """,
         version: NebulaVersion.current,
-        subcommands: [Serve.self, AgentCommand.self, Migrate.self, UserCommand.self, TokenCommand.self, SecretsCommand.self, MarketplaceCommand.self]
+        subcommands: [Serve.self, AgentCommand.self, Migrate.self, UserCommand.self, TokenCommand.self, SecretsCommand.self, MarketplaceCommand.self, RunbookCommand.self]
     )
 }
 
@@ -280,6 +280,86 @@ struct MarketplaceCommand: AsyncParsableCommand {
             let valid = reports.count - invalid
             print("\(valid) package\(valid == 1 ? "" : "s") valid" + (invalid > 0 ? ", \(invalid) invalid" : ""))
             if invalid > 0 { throw ExitCode.failure }
+        }
+    }
+}
+
+struct RunbookCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "runbook", abstract: "Check runbook and workflow files, and import them.", subcommands: [Validate.self, Import.self])
+
+    /// The YAML files named, a folder standing for its *.yaml / *.yml files, sorted.
+    static func files(_ paths: [String]) throws -> [String] {
+        var files: [String] = []
+        for path in paths {
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else { throw ValidationError("\(path): no such file or folder") }
+            if isFolder.boolValue {
+                let names = try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted()
+                files += names.map { (path as NSString).appendingPathComponent($0) }
+            } else {
+                files.append(path)
+            }
+        }
+        guard !files.isEmpty else { throw ValidationError("no *.yaml or *.yml files in \(paths.joined(separator: ", "))") }
+        return files
+    }
+
+    /// Reads and checks every file; prints each problem as `file: path (line, column): message`.
+    /// Answers the valid documents' YAML, or nil when any file is invalid.
+    static func check(_ files: [String]) -> [(file: String, yaml: String)]? {
+        var valid: [(file: String, yaml: String)] = []
+        var invalid = 0
+        for file in files {
+            guard let data = FileManager.default.contents(atPath: file) else {
+                print("\(file): cannot be read")
+                invalid += 1
+                continue
+            }
+            let yaml = String(decoding: data, as: UTF8.self)
+            switch validateRunbook(yaml: yaml) {
+            case .success:
+                valid.append((file, yaml))
+            case .failure(let problems):
+                invalid += 1
+                for line in problems.lines { print("\(file): \(line)") }
+            }
+        }
+        print("\(valid.count) valid" + (invalid > 0 ? ", \(invalid) invalid" : ""))
+        return invalid == 0 ? valid : nil
+    }
+
+    struct Validate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check runbook and workflow files (or folders of them) without storing anything.",
+            discussion: "Prints each problem with its location; exits 0 only when every file is valid. Needs no data directory or database.")
+        @Argument(help: "Files or folders.") var paths: [String]
+
+        func run() async throws {
+            guard RunbookCommand.check(try RunbookCommand.files(paths)) != nil else { throw ExitCode.failure }
+        }
+    }
+
+    struct Import: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Store runbooks and workflows from files: new ones are created, existing names get a new version.",
+            discussion: "Every file is checked first; when one is invalid nothing is imported.")
+        @Argument(help: "Files or folders.") var paths: [String]
+        @OptionGroup var data: DataOptions
+
+        func run() async throws {
+            guard let documents = RunbookCommand.check(try RunbookCommand.files(paths)) else { throw ExitCode.failure }
+            try await runReportingErrors {
+                let outcomes = try await data.withConsole { console in
+                    var outcomes: [String] = []
+                    for document in documents {
+                        let stored = try await console.importRunbook(yaml: document.yaml)
+                        outcomes.append("\(document.file): \(stored.created ? "created" : "updated") \(stored.name)")
+                    }
+                    return outcomes
+                }
+                for line in outcomes { print(line) }
+            }
         }
     }
 }

@@ -54,6 +54,37 @@ import Testing
         }
     }
 
+    @Test(arguments: TestDatabase.all)
+    func runbookFilesAreValidatedAndImportedFromTheCommandLine(_ database: TestDatabase) async throws {
+        try await withApp(database) { app in
+            // setup: a folder with a good runbook and a workflow, and a file with a mistake on line 4
+            let folder = app.directory.appendingPathComponent("runbooks")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            let good = "name: say-hello\nsteps:\n  - { name: Say, action: log, params: { message: hi } }\n"
+            try good.write(to: folder.appendingPathComponent("hello.yaml"), atomically: true, encoding: .utf8)
+            try "kind: workflow\nname: nightly\nsteps:\n  - { name: A, action: log, params: { message: a } }\n"
+                .write(to: folder.appendingPathComponent("nightly.yml"), atomically: true, encoding: .utf8)
+            let broken = app.directory.appendingPathComponent("broken.yaml")
+            try "name: broken\nsteps:\n  - name: Go\n    action: teleport\n".write(to: broken, atomically: true, encoding: .utf8)
+            // act
+            let valid = try await CLI.run(["runbook", "validate", folder.path], config: app.config)
+            let invalid = try await CLI.run(["runbook", "validate", folder.path, broken.path], config: app.config)
+            let refused = try await CLI.run(["runbook", "import", folder.path, broken.path], config: app.config)
+            let imported = try await CLI.run(["runbook", "import", folder.path], config: app.config)
+            let again = try await CLI.run(["runbook", "import", folder.appendingPathComponent("hello.yaml").path], config: app.config)
+            // verify
+            #expect(valid.status == 0 && valid.lastLine == "2 valid", "\(valid.stdout)\(valid.stderr)")
+            #expect(invalid.status != 0 && invalid.stdout.contains("broken.yaml: steps[0].action") && invalid.stdout.contains("line 4"), "\(invalid.stdout)")
+            #expect(refused.status != 0)
+            #expect(imported.status == 0 && imported.stdout.contains("created say-hello") && imported.stdout.contains("created nightly"),
+                    "\(imported.stdout)\(imported.stderr)")
+            #expect(again.status == 0 && again.stdout.contains("updated say-hello"), "\(again.stdout)\(again.stderr)")
+            let stored = try await app.services.automation.list(kind: nil, by: .system()).map(\.name).sorted()
+            #expect(stored == ["nightly", "say-hello"], "the refused import stored nothing")
+            #expect(try await app.auditEntries(action: "runbook.update").count == 1)
+        }
+    }
+
     @Test func versionHelpAndBadConfiguration() async throws {
         // act
         let version = try await CLI.run(["--version"], environment: [:])

@@ -111,6 +111,17 @@ public struct AdminConsole: Sendable {
         return count
     }
 
+    /// Stores a runbook or workflow from YAML: a new one, or a new version of the one with its name.
+    /// Answers its name and whether it was created; an invalid document throws with every problem.
+    public func importRunbook(yaml: String) async throws -> (name: String, created: Bool) {
+        let document = try RunbookParser.parse(yaml: yaml)
+        if let existing = try await RunbookRecord.query(on: db).filter(\.$name == document.name).first() {
+            let updated = try await services.automation.update(try existing.requireID(), yaml: yaml, enabled: nil, by: actor)
+            return (updated.name, false)
+        }
+        return (try await services.automation.create(yaml: yaml, by: actor).name, true)
+    }
+
     public var usesKeyFile: Bool {
         if case .file = services.config.masterKey { return true }
         return false

@@ -17,9 +17,17 @@ struct RunbookProblem: Codable, Sendable, Equatable, CustomStringConvertible {
 }
 
 /// Every problem found in one runbook, never just the first.
-struct RunbookProblems: Error, Sendable, CustomStringConvertible {
+public struct RunbookProblems: Error, Sendable, CustomStringConvertible {
     var problems: [RunbookProblem]
-    var description: String { problems.map(\.description).joined(separator: "\n") }
+    public var description: String { problems.map(\.description).joined(separator: "\n") }
+    /// One line per problem, `path (line L, column C): message`.
+    public var lines: [String] { problems.map(\.description) }
+}
+
+/// Checks a runbook or workflow file without storing it (the `nebula runbook validate` command):
+/// its name, or every problem in it.
+public func validateRunbook(yaml: String) -> Result<String, RunbookProblems> {
+    RunbookParser.check(yaml: yaml).map(\.name)
 }
 
 /// Reads a runbook or workflow (YAML) into a ``RunbookDocument``, checking everything that can be
