@@ -25,6 +25,8 @@ enum IncidentStatus: String, Codable, Sendable, CaseIterable {
 /// every result. The kind-specific settings are one JSON column (``CheckSpec``), so adding a field
 /// to one kind needs no migration.
 final class CheckRecord: Model, @unchecked Sendable {
+    // @unchecked: Fluent models are reference types with property wrappers; like every Fluent
+    // model here, an instance is created, filled and saved within one task and never shared.
     static let schema = "checks"
 
     @ID(key: .id) var id: UUID?
@@ -66,6 +68,7 @@ final class CheckRecord: Model, @unchecked Sendable {
 /// One probe's outcome. Compact on purpose (thousands per hour): the message is kept only when
 /// the result failed or changed the check's state; a healthy result is its time and latency.
 final class CheckResultRecord: Model, @unchecked Sendable {
+    // @unchecked: see CheckRecord.
     static let schema = "check_results"
 
     @ID(custom: .id, generatedBy: .database) var id: Int?
@@ -81,6 +84,7 @@ final class CheckResultRecord: Model, @unchecked Sendable {
 /// One check's results of one hour: kept for ``MonitoringSettingsRecord/rollupRetentionDays``
 /// after the raw results are pruned, so uptime over 30 days costs 720 rows, not 86,400.
 final class CheckRollupRecord: Model, @unchecked Sendable {
+    // @unchecked: see CheckRecord.
     static let schema = "check_rollups"
 
     @ID(custom: .id, generatedBy: .database) var id: Int?
@@ -96,6 +100,7 @@ final class CheckRollupRecord: Model, @unchecked Sendable {
 }
 
 final class IncidentRecord: Model, @unchecked Sendable {
+    // @unchecked: see CheckRecord.
     static let schema = "incidents"
 
     @ID(key: .id) var id: UUID?
@@ -119,6 +124,7 @@ final class IncidentRecord: Model, @unchecked Sendable {
 /// One line of an incident's timeline: a state change, a failure streak, a runbook run or a
 /// notification sent about it.
 final class IncidentEventRecord: Model, @unchecked Sendable {
+    // @unchecked: see CheckRecord.
     static let schema = "incident_events"
 
     @ID(custom: .id, generatedBy: .database) var id: Int?
@@ -134,6 +140,7 @@ final class IncidentEventRecord: Model, @unchecked Sendable {
 
 /// Monitoring's own settings (one row): the public status page switch and the retention periods.
 final class MonitoringSettingsRecord: Model, @unchecked Sendable {
+    // @unchecked: see CheckRecord.
     static let schema = "monitoring_settings"
 
     @ID(custom: .id, generatedBy: .user) var id: Int?
