@@ -159,8 +159,15 @@ import Testing
             // setup
             let viewer = try await app.token(role: .viewer)
             let operatorToken = try await app.token(role: .operator)
+            // A long timeout where a person decides (a loaded machine must not time them out), a short one where nobody does.
             let runbook = try await app.importRunbook("""
             name: gated
+            steps:
+              - { name: Ask, action: approval, params: { message: "go?", timeout: 10m } }
+              - { name: Go, action: log, params: { message: "went after {{ steps.ask.by }}" } }
+            """, token: operatorToken)
+            let hurried = try await app.importRunbook("""
+            name: gated-briefly
             steps:
               - { name: Ask, action: approval, params: { message: "go?", timeout: 2s } }
               - { name: Go, action: log, params: { message: "went after {{ steps.ask.by }}" } }
@@ -177,7 +184,7 @@ import Testing
             _ = try await app.request(.POST, "/api/v1/runs/\(second.id)/reject", token: operatorToken)
             let rejected = try await app.waitForRun(second.id, token: operatorToken, toBe: [.succeeded, .failed])
             // act: nobody decides
-            let third = try await app.startRun(runbook.id, token: operatorToken)
+            let third = try await app.startRun(hurried.id, token: operatorToken)
             _ = try await app.waitForRun(third.id, token: operatorToken, toBe: [.waitingApproval])
             try await Task.sleep(for: .seconds(2.5))
             try await app.services.automationBackground.sweep()
