@@ -200,10 +200,12 @@ public actor FileAccessCache {
     }
 }
 
-/// Runs a program found on `PATH` without a shell, so no word is ever interpreted, with this
-/// process's environment. Built on ``ChildProcess`` (swift-subprocess): Foundation's `Process`
-/// crashed in `Process.run()` while many tasks started programs at once.
+/// Runs a program found on `PATH` without a shell, so no word is ever interpreted.
 public enum CommandRunner {
+    /// Foundation's `Process.run()` is not safe to call from many threads at once (it crashed in
+    /// its memcpy under the parallel test suite): launches take turns; the programs still run in parallel.
+    private static let launching = Mutex(())
+
     public struct Result: Sendable {
         public var status: Int32
         /// Standard output and error, merged, at most 64 KiB.
@@ -214,34 +216,40 @@ public enum CommandRunner {
         public let description: String
     }
 
-    /// The most output kept.
-    static let outputLimit = 64 << 10
-
     public static func run(_ arguments: [String], timeout: Duration) async throws -> Result {
-        guard let program = arguments.first, !program.isEmpty else { throw Failure(description: "empty command") }
-        let environment = ProcessInfo.processInfo.environment
-        guard let executable = program.hasPrefix("/") ? program : ChildProcess.find(program, path: environment["PATH"]) else {
-            throw Failure(description: "\(program): not found on PATH")
+        guard !arguments.isEmpty else { throw Failure(description: "empty command") }
+        // Output goes to a file read after exit: nothing blocks a thread while the program runs.
+        let outputURL = FileManager.default.temporaryDirectory.appendingPathComponent("nebula-cmd-\(UUID().uuidString)")
+        guard FileManager.default.createFile(atPath: outputURL.path, contents: nil, attributes: [.posixPermissions: 0o600]),
+              let output = try? FileHandle(forWritingTo: outputURL) else {
+            throw Failure(description: "cannot create a temporary file for the output of \(arguments[0])")
         }
-        let collected = Mutex(OutputBuffer())
-        let outcome: ChildProcess.Outcome
+        defer {
+            try? output.close()
+            try? FileManager.default.removeItem(at: outputURL)
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["--"] + arguments
+        process.standardOutput = output
+        process.standardError = output
+        process.standardInput = FileHandle.nullDevice
+        let (ended, ending) = AsyncStream<Int32>.makeStream()
+        process.terminationHandler = { ending.yield($0.terminationStatus); ending.finish() }
         do {
-            outcome = try await ChildProcess(executable: executable, arguments: Array(arguments.dropFirst()), environment: environment, timeout: timeout)
-                .run { line in collected.withLock { $0.append(line) } }
+            try launching.withLock { _ in try process.run() }
         } catch {
-            throw Failure(description: "\(program): \(error.reason)")
+            throw Failure(description: "\(arguments[0]): \(error.localizedDescription)")
         }
-        let output = collected.withLock { $0.text }
-        return Result(status: outcome.timedOut ? 128 + SIGTERM : outcome.status, output: output)
-    }
-
-    /// Output lines joined with line breaks, up to ``outputLimit`` bytes.
-    private struct OutputBuffer: Sendable {
-        var text = ""
-        mutating func append(_ line: String) {
-            guard text.utf8.count < CommandRunner.outputLimit else { return }
-            text += text.isEmpty ? line : "\n" + line
-            if text.utf8.count > CommandRunner.outputLimit { text = String(decoding: text.utf8.prefix(CommandRunner.outputLimit), as: UTF8.self) }
+        let pid = process.processIdentifier
+        let watchdog = Task {
+            try await Task.sleep(for: timeout)
+            kill(pid, SIGTERM)
         }
+        var status: Int32 = -1
+        for await code in ended { status = code }
+        watchdog.cancel()
+        let text = (try? Data(contentsOf: outputURL)) ?? Data()
+        return Result(status: status, output: String(decoding: text.prefix(64 << 10), as: UTF8.self))
     }
 }
