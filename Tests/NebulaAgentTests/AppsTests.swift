@@ -178,7 +178,8 @@ extension AppsTests {
             let unavailable = try LoopbackServer { _ in LoopbackServer.http(503) }
             let silent = try LoopbackServer { _ in nil }
             defer { unavailable.stop(); silent.stop() }
-            let closedPort = try Self.closedPort()
+            let closed = try ClosedPort()
+            let closedPort = closed.port
             let probe = HealthProbe(attemptTimeout: .milliseconds(400))
             // act
             let refused = await probe.probe(.http(port: closedPort))
@@ -197,6 +198,7 @@ extension AppsTests {
             #expect(timedOut == "timed out")
             // The attempt gave up on its own deadline, not after a TCP timeout of minutes (room for a loaded machine).
             #expect(took < .seconds(15))
+            withExtendedLifetime(closed) {}
         }
 
         @Test func waitsUntilHealthyOrReportsTheLastReasons() async throws {
@@ -208,7 +210,8 @@ extension AppsTests {
                 return counter.all.count <= 2 ? LoopbackServer.http(503) : LoopbackServer.http(200)
             }
             defer { warmingUp.stop() }
-            let closedPort = try Self.closedPort()
+            let closed = try ClosedPort()
+            let closedPort = closed.port
             // Generous limits: on a loaded CI machine a round can take seconds; the counts are what matters.
             let probe = HealthProbe(attemptTimeout: .seconds(2))
             let rounds = LinesBox()
@@ -226,14 +229,7 @@ extension AppsTests {
             #expect(!unhealthy.healthy)
             #expect(unhealthy.failures == [.tcp(port: closedPort): "connection refused"])
             #expect(unhealthy.elapsed >= .milliseconds(600))
-        }
-
-        /// A port that was just free (bound to 0 and released), so nothing answers there.
-        static func closedPort() throws -> Int {
-            let server = try LoopbackServer { _ in nil }
-            let port = server.port
-            server.stop()
-            return port
+            withExtendedLifetime(closed) {}
         }
     }
 

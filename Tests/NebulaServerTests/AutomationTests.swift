@@ -210,7 +210,7 @@ import Testing
             let long = try await app.importRunbook("""
             name: long-one
             steps:
-              - { name: Hold, action: wait, params: { duration: 2s } }
+              - { name: Hold, action: wait, params: { duration: 6s } }
               - { name: After, action: log, params: { message: after } }
             """, token: token)
             let reactive = try await app.importRunbook("""
@@ -233,7 +233,8 @@ import Testing
             // verify
             #expect(pause.status == .ok && resume.status == .ok)
             #expect(paused.run.status == .paused, "stopped before its next step")
-            #expect(paused.step("hold")?.status == .succeeded && paused.step("after")?.status == .pending)
+            #expect(paused.step("hold")?.status == .succeeded && paused.step("after")?.status == .pending,
+                    "steps: \(paused.steps.map { "\($0.stepId) \($0.status.rawValue) attempt \($0.attempt)" }); log: \(paused.logText)")
             #expect(manual.status == .conflict && manual.errorCode == "automation_paused")
             #expect(skipped.count == 1 && skipped.first?.status == .skipped && skipped.first?.error == "automation paused")
             #expect(resumed.run.status == .succeeded && resumed.step("after")?.status == .succeeded)

@@ -108,6 +108,9 @@ struct RunbookEngine: Sendable {
                     try await finish(fresh, status: .cancelled, error: "cancelled")
                     return
                 }
+                let pending = document.steps.filter { journal[$0.id]?.status == .pending }
+                // A run with nothing left to do ends now, even when automation was paused meanwhile.
+                if pending.isEmpty { break }
                 if try await service.isPaused(), !fresh.dryRun {
                     try await park(fresh, paused: true)
                     return
@@ -122,8 +125,6 @@ struct RunbookEngine: Sendable {
                     try await finish(fresh, status: .failed, error: "the run timed out after \(document.timeoutSeconds) s")
                     return
                 }
-                let pending = document.steps.filter { journal[$0.id]?.status == .pending }
-                if pending.isEmpty { break }
                 let ready = pending.filter { step in (dependencies[step.id] ?? []).allSatisfy { journal[$0]?.status.isDone ?? true } }
                 guard !ready.isEmpty else {
                     try await skipRemaining(journal, note: "its needs never ended")
