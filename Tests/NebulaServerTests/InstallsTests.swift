@@ -68,7 +68,15 @@ struct InstallsTests {
     }
 
     /// A TCP port nothing listens on right now.
+    /// A free port below the ephemeral range (32768–60999 here), so a server another test binds to
+    /// port 0 meanwhile can never be handed the same one; picked at random, checked by binding it.
     static func freePort() throws -> Int {
+        for _ in 0..<200 {
+            let port = Int.random(in: 20_000..<32_000)
+            guard let channel = try? ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: port).wait() else { continue }
+            try? channel.close().wait()
+            return port
+        }
         let channel = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).wait()
         defer { try? channel.close().wait() }
         return channel.localAddress?.port ?? 0
