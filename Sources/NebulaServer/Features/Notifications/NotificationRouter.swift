@@ -48,6 +48,8 @@ final class NotificationRouter: Sendable {
         var fields: [String: String] = [:]
         for key in ["check", "server", "container", "url", "host", "runbook", "status"] { if let value = data[key], !value.isEmpty { fields[key.capitalized] = value } }
         let incident = data["incidentID"].flatMap(UUID.init(uuidString:))
+        // Subjects are `kind:name` (`server:nas`); a title shows the name alone.
+        let subjectName = event.subject.map { String($0.split(separator: ":", maxSplits: 1).last ?? Substring($0)) }
         let name = data["check"] ?? data["name"] ?? event.subject ?? "a check"
         switch event.type.rawValue {
         case "incident.opened":
@@ -73,13 +75,13 @@ final class NotificationRouter: Sendable {
                                  body: "Step '\(data["step"] ?? "?")' waits for an operator to approve or reject it.", fields: fields,
                                  url: data["runID"].flatMap { link("/runs/\($0)") }, sourceEvent: event.id)
         case EventType.deployFailed.rawValue:
-            return NotifyRequest(category: "deploy", severity: .warning, title: "Deploy failed: \(data["name"] ?? event.subject ?? "a project")",
+            return NotifyRequest(category: "deploy", severity: .warning, title: "Deploy failed: \(data["name"] ?? subjectName ?? "a project")",
                                  body: data["error"] ?? "The release did not go live; the previous one keeps running.", fields: fields, sourceEvent: event.id)
         case EventType.serverOffline.rawValue:
-            return NotifyRequest(category: "server", severity: .warning, title: "Offline: \(data["name"] ?? event.subject ?? "a server")",
+            return NotifyRequest(category: "server", severity: .warning, title: "Offline: \(data["name"] ?? subjectName ?? "a server")",
                                  body: "The server stopped answering.", dedupKey: "server:\(event.subject ?? ""):offline", fields: fields, sourceEvent: event.id)
         case EventType.serverOnline.rawValue:
-            return NotifyRequest(category: "server", severity: .info, title: "Online: \(data["name"] ?? event.subject ?? "a server")",
+            return NotifyRequest(category: "server", severity: .info, title: "Online: \(data["name"] ?? subjectName ?? "a server")",
                                  body: "The server is answering again.", fields: fields, sourceEvent: event.id)
         default:
             return nil
