@@ -65,7 +65,7 @@ struct SSHExecTests {
         let server = try TestSSHServer.require()
         let identity = try server.authorizedIdentity()
         // act
-        let result = try await client.exec("cat; echo done", on: try server.target(), identity: identity, hostKey: .trustOnFirstUse, timeout: .seconds(10))
+        let result = try await client.exec("cat; echo done", on: try server.target(), identity: identity, hostKey: .trustOnFirstUse, timeout: .seconds(30))
         // verify
         #expect(result.stdoutText == "done\n")
     }
@@ -106,14 +106,14 @@ struct SSHExecTests {
         let start = clock.now
         // act
         let error = await #expect(throws: SSHError.self) {
-            // 10 s: enough to log in even on a loaded CI machine, far less than the command's 30 s.
-            try await client.exec("sleep 30", on: try server.target(), identity: identity, hostKey: .trustOnFirstUse, timeout: .seconds(10))
+            // 20 s: enough to log in on a loaded CI machine, far less than the command's 60 s.
+            try await client.exec("sleep 60", on: try server.target(), identity: identity, hostKey: .trustOnFirstUse, timeout: .seconds(20))
         }
         // verify
         let elapsed = clock.now - start
         #expect(error?.code == .timedOut)
         #expect(error?.description.contains("running the command on") == true, "\(error?.description ?? "")")
-        #expect(elapsed < .seconds(25), "cut off at the timeout, not after the command's 30 s: took \(elapsed)")
+        #expect(elapsed < .seconds(45), "cut off at the timeout, not after the command's 60 s: took \(elapsed)")
     }
 
     @Test func cancellingTheCallerClosesTheConnection() async throws {

@@ -61,7 +61,7 @@ import Testing
             // act
             let cancelQueued = try await app.request(.POST, "/api/v1/jobs/\(later.id)/cancel", token: token)
             let cancelRunning = try await app.request(.POST, "/api/v1/jobs/\(running.id)/cancel", token: token)
-            let stopped = try await app.waitForJob(running.id, toBe: [.cancelled, .failed, .succeeded], timeout: .seconds(10))
+            let stopped = try await app.waitForJob(running.id, toBe: [.cancelled, .failed, .succeeded], timeout: .seconds(30))
             let again = try await app.request(.POST, "/api/v1/jobs/\(running.id)/cancel", token: token)
             // verify
             #expect(try cancelQueued.decode(JobDTO.self).status == .cancelled)
