@@ -25,8 +25,9 @@ APT_GET := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get -o DPkg::Lock::Timeout
 
 # Needed to build and run.
 RUN_PKGS := libsqlite3-dev libcurl4-openssl-dev libssl-dev zlib1g-dev libjs-chart.js node-xterm esbuild
-# Needed only by the tests and benchmarks (PostgreSQL 15 server, headless browser, load generator, OpenSSH server).
-TEST_PKGS := postgresql chromium chromium-driver wrk openssh-server busybox-static docker.io docker-compose
+# Needed only by the tests and benchmarks (PostgreSQL 15 server, headless browser, load generator, OpenSSH server,
+# Docker, Caddy, PowerDNS with its SQLite backend and the sqlite3 CLI that loads its schema, dig).
+TEST_PKGS := postgresql chromium chromium-driver wrk openssh-server busybox-static docker.io docker-compose caddy pdns-server pdns-backend-sqlite3 sqlite3 dnsutils
 PY_TEST_MODULES := selenium pytest requests aiosmtpd
 PIP_INSTALL := PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet
 

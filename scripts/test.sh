@@ -52,6 +52,7 @@ cleanup() {
   stop_postgres "$TMP"
   stop_sshd "$TMP"
   stop_dockerd "$TMP"
+  stop_pdns "$TMP"
   if [[ -n ${NEBULA_KEEP_TMP:-} ]]; then
     echo "test.sh: kept $TMP" >&2
   else
@@ -71,6 +72,9 @@ start_sshd "$TMP"
 
 STEP="starting dockerd"
 start_dockerd "$TMP"
+
+STEP="starting PowerDNS"
+start_pdns "$TMP"
 
 STEP="swift test $*"
 echo "==> swift test $*"

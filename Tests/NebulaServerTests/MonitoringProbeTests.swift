@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import DNSProviders
 import Foundation
 @testable import NebulaServer
 import NIOCore
@@ -103,7 +104,7 @@ import Vapor
             await DNSProbe(name: name, type: type, expected: expected, resolver: resolver, timeout: .seconds(30)).run()
         }
         // act
-        let a = try await DNSQuery.resolve("nas.lab.test", type: .A, server: resolver, timeout: .seconds(30))
+        let a = try await DNSQuery.resolve("nas.lab.test", type: .A, server: DNSServerAddress(host: "127.0.0.1", port: server.port), timeout: .seconds(30))
         let aaaa = await probe("nas.lab.test", .AAAA, ["2001:db8::10"])
         let txt = await probe("nas.lab.test", .TXT, ["v=spf1 -all"])
         let mx = await probe("nas.lab.test", .MX, ["10 mail.nas.lab.test."])

@@ -363,3 +363,149 @@ stop_dockerd() {
   done < <(awk -v d="$dir/" 'index($2, d) == 1 {print $2}' /proc/self/mounts | sort -r)
   return 0
 }
+
+# start_pdns DIR — throwaway PowerDNS Authoritative server (gsqlite3 backend) in DIR/pdns: DNS on
+# 127.0.0.1:<free port> (UDP and TCP), HTTP API on 127.0.0.1:<another free port> with a random key.
+# Exports NEBULA_TEST_PDNS_API (http://127.0.0.1:PORT), NEBULA_TEST_PDNS_KEY and
+# NEBULA_TEST_PDNS_DNS_PORT. Stop it with stop_pdns DIR.
+start_pdns() {
+  local dir=${1:?usage: start_pdns DIR}
+  local pdir schema key attempt dns_port api_port pid i ready
+  dir=$(cd "$dir" && pwd) || return 1
+  pdir=$dir/pdns
+  if ! command -v pdns_server >/dev/null; then
+    echo "peers: pdns_server not found (apt-get install pdns-server pdns-backend-sqlite3, or: make test-deps)" >&2
+    return 1
+  fi
+  schema=/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql
+  if [[ ! -f $schema ]] || ! command -v sqlite3 >/dev/null; then
+    echo "peers: $schema or sqlite3 missing (apt-get install pdns-backend-sqlite3 sqlite3)" >&2
+    return 1
+  fi
+  mkdir -p "$pdir" || return 1
+  if [[ ! -f $pdir/pdns.sqlite3 ]]; then
+    sqlite3 "$pdir/pdns.sqlite3" <"$schema" || { rm -f "$pdir/pdns.sqlite3"; return 1; }
+  fi
+  key=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n') || return 1
+
+  # Ports are free when asked but could be taken before pdns binds them: retry a few times.
+  for attempt in 1 2 3; do
+    dns_port=$(free_port) || return 1
+    api_port=$(free_port) || return 1
+    [[ $dns_port == "$api_port" ]] && continue
+    cat >"$pdir/pdns.conf" <<CFG
+launch=gsqlite3
+gsqlite3-database=$pdir/pdns.sqlite3
+local-address=127.0.0.1:$dns_port
+api=yes
+api-key=$key
+webserver=yes
+webserver-address=127.0.0.1
+webserver-port=$api_port
+webserver-allow-from=127.0.0.0/8
+socket-dir=$pdir
+security-poll-suffix=
+daemon=no
+guardian=no
+setuid=
+setgid=
+CFG
+    pdns_server --config-dir="$pdir" </dev/null >"$pdir/pdns.log" 2>&1 &
+    pid=$!
+    printf '%s\n' "$pid" >"$pdir/pdns.job"
+    ready=""
+    for ((i = 0; i < 300; i++)); do
+      pid_alive "$pid" || break
+      if curl -s -o /dev/null --max-time 2 -H "X-API-Key: $key" \
+           "http://127.0.0.1:$api_port/api/v1/servers/localhost" 2>/dev/null \
+         && (exec 3<>"/dev/tcp/127.0.0.1/$dns_port") 2>/dev/null; then
+        ready=yes
+        break
+      fi
+      sleep 0.1
+    done
+    [[ -n $ready ]] && break
+    stop_pid "$pid" 5
+    rm -f "$pdir/pdns.job"
+  done
+  if [[ -z $ready ]]; then
+    echo "peers: PowerDNS did not start; log:" >&2
+    tail -n 50 "$pdir/pdns.log" >&2 2>/dev/null || true
+    return 1
+  fi
+  export NEBULA_TEST_PDNS_API=http://127.0.0.1:$api_port
+  export NEBULA_TEST_PDNS_KEY=$key
+  export NEBULA_TEST_PDNS_DNS_PORT=$dns_port
+  echo "peers: PowerDNS $(pdns_server --version 2>&1 | sed -n 's/.*Authoritative Server \([^ ]*\).*/\1/p' | head -n 1) DNS on 127.0.0.1:$dns_port, API on :$api_port ($pdir)" >&2
+}
+
+# stop_pdns DIR — stop the server started by start_pdns DIR (no-op if none; safe to call twice).
+stop_pdns() {
+  local dir=${1:?usage: stop_pdns DIR}
+  local pid
+  [[ -f $dir/pdns/pdns.job ]] || return 0
+  pid=$(head -n 1 "$dir/pdns/pdns.job" 2>/dev/null) || pid=""
+  stop_pid "$pid" 10
+  rm -f "$dir/pdns/pdns.job"
+  return 0
+}
+
+# start_caddy DIR — throwaway Caddy 2 (/usr/bin/caddy) with only its admin API on 127.0.0.1:<free port>
+# and no apps (load a config with POST /load); its data and config live in DIR/caddy (XDG_DATA_HOME is
+# DIR/caddy/data, where `tls internal` puts its root CA: caddy/pki/authorities/local/root.crt). Also
+# picks two more free ports for the proxy's HTTP and HTTPS listeners. Exports NEBULA_TEST_CADDY_ADMIN
+# (http://127.0.0.1:<port>), NEBULA_TEST_CADDY_HTTP_PORT, NEBULA_TEST_CADDY_HTTPS_PORT and
+# NEBULA_TEST_CADDY_DATA. Stop it with stop_caddy DIR.
+start_caddy() {
+  local dir=${1:?usage: start_caddy DIR}
+  local cdir attempt admin_port http_port https_port pid=""
+  dir=$(cd "$dir" && pwd) || return 1
+  cdir=$dir/caddy
+  if [[ ! -x /usr/bin/caddy ]]; then
+    echo "peers: /usr/bin/caddy not found (apt-get install caddy, or: make test-deps)" >&2
+    return 1
+  fi
+  mkdir -p "$cdir/data" "$cdir/config" || return 1
+  # The admin port is free when asked but could be taken before caddy binds it: retry a few times.
+  for attempt in 1 2 3; do
+    admin_port=$(free_port) || return 1
+    printf '{"admin": {"listen": "127.0.0.1:%s"}}\n' "$admin_port" >"$cdir/initial.json" || return 1
+    XDG_DATA_HOME=$cdir/data XDG_CONFIG_HOME=$cdir/config \
+      /usr/bin/caddy run --config "$cdir/initial.json" </dev/null >"$cdir/caddy.log" 2>&1 &
+    pid=$!
+    printf '%s\n' "$pid" >"$cdir/caddy.job"
+    if wait_http_ok "http://127.0.0.1:$admin_port/config/" 30 "$pid" 2>/dev/null; then
+      break
+    fi
+    stop_pid "$pid" 5
+    rm -f "$cdir/caddy.job"
+    pid=""
+  done
+  if [[ -z $pid ]]; then
+    echo "peers: Caddy did not start; log:" >&2
+    tail -n 50 "$cdir/caddy.log" >&2 2>/dev/null || true
+    return 1
+  fi
+  http_port=$(free_port) || { stop_caddy "$dir"; return 1; }
+  https_port=$(free_port) || { stop_caddy "$dir"; return 1; }
+  while [[ $http_port == "$admin_port" || $https_port == "$admin_port" || $https_port == "$http_port" ]]; do
+    https_port=$(free_port) || { stop_caddy "$dir"; return 1; }
+    http_port=$(free_port) || { stop_caddy "$dir"; return 1; }
+  done
+  export NEBULA_TEST_CADDY_ADMIN=http://127.0.0.1:$admin_port
+  export NEBULA_TEST_CADDY_HTTP_PORT=$http_port
+  export NEBULA_TEST_CADDY_HTTPS_PORT=$https_port
+  export NEBULA_TEST_CADDY_DATA=$cdir/data
+  echo "peers: Caddy $(/usr/bin/caddy version 2>/dev/null | awk '{print $1}') admin on 127.0.0.1:$admin_port, proxy ports $http_port/$https_port ($cdir)" >&2
+}
+
+# stop_caddy DIR — stop the server started by start_caddy DIR (no-op if none; safe to call twice).
+stop_caddy() {
+  local dir=${1:?usage: stop_caddy DIR}
+  local pid
+  [[ -f $dir/caddy/caddy.job ]] || return 0
+  pid=$(head -n 1 "$dir/caddy/caddy.job" 2>/dev/null) || pid=""
+  stop_pid "$pid" 10
+  rm -f "$dir/caddy/caddy.job"
+  return 0
+}

@@ -1,3 +1,4 @@
+import DNSProviders
 import Foundation
 import NebulaCore
 
@@ -161,7 +162,7 @@ enum CheckRules {
                 throw fail("recordName", "recordName must be a DNS name like nas.example.org.", code: "invalid_record_name")
             }
             let type = (trimmed(spec.recordType) ?? "A").uppercased()
-            guard DNSQuery.RecordType(rawValue: type) != nil else {
+            guard let known = DNSQuery.RecordType(rawValue: type), DNSProbe.checkableTypes.contains(known) else {
                 throw fail("recordType", "recordType is A, AAAA, CNAME, TXT or MX.", code: "invalid_record_type")
             }
             if let resolver = trimmed(spec.resolver) {

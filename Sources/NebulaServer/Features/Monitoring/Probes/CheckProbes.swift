@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import DNSProviders
 import DockerEngine
 import Fluent
 import Foundation

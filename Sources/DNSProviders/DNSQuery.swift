@@ -3,46 +3,70 @@ import NIOCore
 import NIOPosix
 
 /// A minimal DNS client (RFC 1035 wire format over UDP): one question, answers parsed with name
-/// compression, for the `dns` check. No DNS library is available here, and a check needs only
-/// this much: ask one server one question and read what it answered.
-enum DNSQuery {
-    /// The record types a check may ask for.
-    enum RecordType: String, Codable, Sendable, CaseIterable {
-        case A, AAAA, CNAME, TXT, MX
+/// compression. Used by the monitoring `dns` check and by ``PropagationChecker``: ask one server one
+/// question and read what it answered.
+public enum DNSQuery {
+    /// The record types a query may ask for.
+    public enum RecordType: String, Codable, Sendable, CaseIterable {
+        case A, AAAA, CNAME, TXT, MX, NS, SRV, CAA
 
-        var code: UInt16 {
+        /// The RR type number on the wire.
+        public var code: UInt16 {
             switch self {
             case .A: 1
+            case .NS: 2
             case .CNAME: 5
             case .MX: 15
             case .TXT: 16
             case .AAAA: 28
+            case .SRV: 33
+            case .CAA: 257
             }
         }
 
-        init?(code: UInt16) {
+        /// The type with this wire number, or nil for one this client does not know.
+        public init?(code: UInt16) {
             guard let type = Self.allCases.first(where: { $0.code == code }) else { return nil }
             self = type
         }
     }
 
-    /// One answer record; `value` is in presentation form (`192.0.2.1`, `mail.example.org`,
-    /// `10 mx.example.org`, TXT strings joined).
-    struct Answer: Sendable, Equatable {
-        var name: String
-        var type: UInt16
-        var ttl: UInt32
-        var value: String
+    /// One answer record; `value` is in presentation form without trailing dots: `192.0.2.1`,
+    /// `mail.example.org`, `10 mx.example.org`, TXT strings joined, SRV `10 5 5060 sip.example.org`,
+    /// CAA `0 issue "letsencrypt.org"`. Unknown types are hex.
+    public struct Answer: Sendable, Equatable {
+        public var name: String
+        public var type: UInt16
+        public var ttl: UInt32
+        public var value: String
+
+        /// An answer as read from the wire.
+        public init(name: String, type: UInt16, ttl: UInt32, value: String) {
+            self.name = name
+            self.type = type
+            self.ttl = ttl
+            self.value = value
+        }
     }
 
-    struct Response: Sendable, Equatable {
-        var id: UInt16
+    /// A parsed response: its id, result code and answer section.
+    public struct Response: Sendable, Equatable {
+        public var id: UInt16
         /// 0 no error, 2 server failure, 3 no such name, …
-        var rcode: Int
-        var truncated: Bool
-        var answers: [Answer]
+        public var rcode: Int
+        public var truncated: Bool
+        public var answers: [Answer]
 
-        var rcodeName: String {
+        /// A response as read from the wire.
+        public init(id: UInt16, rcode: Int, truncated: Bool, answers: [Answer]) {
+            self.id = id
+            self.rcode = rcode
+            self.truncated = truncated
+            self.answers = answers
+        }
+
+        /// The result code's name (`NOERROR`, `NXDOMAIN`, `REFUSED`, …).
+        public var rcodeName: String {
             switch rcode {
             case 0: "NOERROR"
             case 1: "FORMERR"
@@ -55,12 +79,13 @@ enum DNSQuery {
         }
     }
 
-    enum QueryError: Error, Equatable, CustomStringConvertible {
+    /// Why a query failed: a name that cannot be asked, an answer that cannot be read, or silence.
+    public enum QueryError: Error, Equatable, CustomStringConvertible {
         case invalidName(String)
         case malformed(String)
         case timeout(String)
 
-        var description: String {
+        public var description: String {
             switch self {
             case .invalidName(let name): "not a valid DNS name: \(name)"
             case .malformed(let why): "malformed DNS answer: \(why)"
@@ -72,14 +97,15 @@ enum DNSQuery {
     // MARK: Encoding
 
     /// A standard query with recursion desired for `name` and `type`.
-    static func encode(id: UInt16, name: String, type: RecordType) throws(QueryError) -> [UInt8] {
+    public static func encode(id: UInt16, name: String, type: RecordType) throws(QueryError) -> [UInt8] {
         var bytes: [UInt8] = [UInt8(id >> 8), UInt8(id & 0xFF), 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]
         bytes += try encodeName(name)
         bytes += [UInt8(type.code >> 8), UInt8(type.code & 0xFF), 0, 1]
         return bytes
     }
 
-    static func encodeName(_ name: String) throws(QueryError) -> [UInt8] {
+    /// `name` as wire labels (a trailing dot is optional).
+    public static func encodeName(_ name: String) throws(QueryError) -> [UInt8] {
         let trimmed = name.hasSuffix(".") ? String(name.dropLast()) : name
         guard !trimmed.isEmpty, trimmed.utf8.count <= 253 else { throw .invalidName(name) }
         var bytes: [UInt8] = []
@@ -94,7 +120,8 @@ enum DNSQuery {
 
     // MARK: Decoding
 
-    static func decode(_ bytes: [UInt8]) throws(QueryError) -> Response {
+    /// Parses a response message.
+    public static func decode(_ bytes: [UInt8]) throws(QueryError) -> Response {
         guard bytes.count >= 12 else { throw .malformed("shorter than a header") }
         let id = UInt16(bytes[0]) << 8 | UInt16(bytes[1])
         let flags = UInt16(bytes[2]) << 8 | UInt16(bytes[3])
@@ -124,7 +151,7 @@ enum DNSQuery {
 
     /// Reads a possibly compressed name (RFC 1035 §4.1.4); pointers may only point backwards,
     /// which also rules out loops.
-    static func readName(_ bytes: [UInt8], at offset: inout Int) throws(QueryError) -> String {
+    public static func readName(_ bytes: [UInt8], at offset: inout Int) throws(QueryError) -> String {
         var labels: [String] = []
         var cursor = offset
         var jumped = false
@@ -157,6 +184,7 @@ enum DNSQuery {
 
     private static func readValue(_ bytes: [UInt8], type: UInt16, at offset: Int, length: Int) throws(QueryError) -> String {
         let data = Array(bytes[offset..<(offset + length)])
+        func uint16(_ index: Int) -> UInt16 { UInt16(data[index]) << 8 | UInt16(data[index + 1]) }
         switch RecordType(code: type) {
         case .A:
             guard length == 4 else { throw .malformed("A record of \(length) bytes") }
@@ -164,13 +192,23 @@ enum DNSQuery {
         case .AAAA:
             guard length == 16 else { throw .malformed("AAAA record of \(length) bytes") }
             return ipv6Text(data)
-        case .CNAME:
+        case .CNAME, .NS:
             var cursor = offset
             return try readName(bytes, at: &cursor)
         case .MX:
             guard length >= 3 else { throw .malformed("MX record too short") }
             var cursor = offset + 2
-            return "\(UInt16(data[0]) << 8 | UInt16(data[1])) \(try readName(bytes, at: &cursor))"
+            return "\(uint16(0)) \(try readName(bytes, at: &cursor))"
+        case .SRV:
+            guard length >= 7 else { throw .malformed("SRV record too short") }
+            var cursor = offset + 6
+            return "\(uint16(0)) \(uint16(2)) \(uint16(4)) \(try readName(bytes, at: &cursor))"
+        case .CAA:
+            guard length >= 2, 2 + Int(data[1]) <= length else { throw .malformed("CAA record too short") }
+            let tagEnd = 2 + Int(data[1])
+            let tag = String(decoding: data[2..<tagEnd], as: UTF8.self)
+            let value = String(decoding: data[tagEnd...], as: UTF8.self)
+            return "\(data[0]) \(tag) \"\(value)\""
         case .TXT:
             var strings: [String] = []
             var index = 0
@@ -187,7 +225,7 @@ enum DNSQuery {
     }
 
     /// RFC 5952 text of an IPv6 address (longest zero run compressed).
-    static func ipv6Text(_ bytes: [UInt8]) -> String {
+    public static func ipv6Text(_ bytes: [UInt8]) -> String {
         let groups = stride(from: 0, to: 16, by: 2).map { UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]) }
         var best = (start: -1, length: 0)
         var index = 0
@@ -211,20 +249,21 @@ enum DNSQuery {
     // MARK: Transport
 
     /// The first `nameserver` of `/etc/resolv.conf`, port 53 (127.0.0.1 when there is none).
-    static func systemResolver(resolvConf: String = "/etc/resolv.conf") -> HostPort {
+    public static func systemResolver(resolvConf: String = "/etc/resolv.conf") -> DNSServerAddress {
         let text = (try? String(contentsOfFile: resolvConf, encoding: .utf8)) ?? ""
         for line in text.split(separator: "\n") {
             let words = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
             if words.count >= 2, words[0] == "nameserver" {
                 let address = String(words[1]).split(separator: "%").first.map(String.init) ?? String(words[1])
-                return HostPort(host: address, port: 53)
+                return DNSServerAddress(host: address, port: 53)
             }
         }
-        return HostPort(host: "127.0.0.1", port: 53)
+        return DNSServerAddress(host: "127.0.0.1", port: 53)
     }
 
     /// Asks `server` over UDP and waits for the answer with the same id (others are ignored).
-    static func resolve(_ name: String, type: RecordType, server: HostPort, timeout: Duration) async throws -> Response {
+    /// Throws ``QueryError`` (`.timeout` after `timeout`) or the socket's error.
+    public static func resolve(_ name: String, type: RecordType, server: DNSServerAddress, timeout: Duration) async throws -> Response {
         let id = UInt16.random(in: 1...UInt16.max)
         let query = try encode(id: id, name: name, type: type)
         let address = try SocketAddress.makeAddressResolvingHost(server.host, port: server.port)
@@ -236,7 +275,7 @@ enum DNSQuery {
                 }
             }
         do {
-            return try await withProbeTimeout(timeout) {
+            return try await withQueryTimeout(timeout) {
                 try await channel.executeThenClose { inbound, outbound in
                     try await outbound.write(AddressedEnvelope(remoteAddress: address, data: ByteBuffer(bytes: query)))
                     for try await envelope in inbound {
@@ -247,45 +286,25 @@ enum DNSQuery {
                     throw QueryError.timeout(server.description)
                 }
             }
-        } catch is ProbeTimeout {
+        } catch is QueryDeadline {
             throw QueryError.timeout(server.description)
         }
     }
-}
 
-/// The `dns` check: `name` must resolve (type `type`) and, when `expected` is given, the answers
-/// must include every expected value (case and a trailing dot do not matter).
-struct DNSProbe: Sendable {
-    var name: String
-    var type: DNSQuery.RecordType
-    var expected: [String]
-    var resolver: HostPort?
-    var timeout: Duration
+    /// Thrown by ``withQueryTimeout`` when the deadline passes first.
+    private struct QueryDeadline: Error {}
 
-    func run() async -> ProbeOutcome {
-        let start = ContinuousClock.now
-        let server = resolver ?? DNSQuery.systemResolver()
-        do {
-            let response = try await DNSQuery.resolve(name, type: type, server: server, timeout: timeout)
-            let latency = elapsedMs(since: start)
-            guard response.rcode == 0 else { return .down("\(name) \(type.rawValue): \(response.rcodeName) from \(server)", latencyMs: latency) }
-            let values = response.answers.filter { $0.type == type.code }.map { Self.normalise($0.value) }
-            guard !values.isEmpty else { return .down("\(name) has no \(type.rawValue) record (asked \(server))", latencyMs: latency) }
-            let missing = expected.map(Self.normalise).filter { !values.contains($0) }
-            guard missing.isEmpty else {
-                return .down("\(name) \(type.rawValue) is \(values.joined(separator: ", ")); expected \(missing.joined(separator: ", "))", latencyMs: latency)
+    /// Runs `body`, or throws ``QueryDeadline`` after `duration` (cancelling `body`).
+    private static func withQueryTimeout<T: Sendable>(_ duration: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: duration)
+                throw QueryDeadline()
             }
-            return .up("\(name) \(type.rawValue) → \(values.prefix(5).joined(separator: ", "))", latencyMs: latency)
-        } catch let error as DNSQuery.QueryError {
-            return .down("\(name) \(type.rawValue): \(error.description)", latencyMs: elapsedMs(since: start))
-        } catch {
-            return .down("\(name) \(type.rawValue): \(TCPProbe.describe(error))", latencyMs: elapsedMs(since: start))
+            defer { group.cancelAll() }
+            guard let first = try await group.next() else { throw QueryDeadline() }
+            return first
         }
-    }
-
-    static func normalise(_ value: String) -> String {
-        var text = value.trimmingCharacters(in: .whitespaces).lowercased()
-        if text.hasSuffix(".") { text.removeLast() }
-        return text
     }
 }
