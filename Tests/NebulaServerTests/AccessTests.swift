@@ -30,6 +30,9 @@ struct RouteTargets {
     var monitoring = MonitoringTargets(checkID: UUID(), incidentID: UUID())
     /// Notifications: a channel no rule uses, a rule and a failed delivery.
     var notifications = NotificationTargets(channelID: UUID(), ruleID: UUID(), deliveryID: UUID())
+    var domains = DomainTargets(domainID: UUID(), recordID: UUID())
+    /// Proxy: a route and a version (with a real Caddy for apply and rollback).
+    var proxy = ProxyTargets(routeID: UUID(), versionID: UUID())
 
     /// The things a route acts on; a Docker container, image tag and volume named like the secret
     /// are created on the test engine only for the routes that reach Docker.
@@ -62,7 +65,9 @@ struct RouteTargets {
                             localServerID: local, sshServerID: ssh.id, joinToken: join.token, installID: install, sourceID: source.id,
                             automation: try await AutomationTargets.make(in: app, suffix: String(suffix)),
                             monitoring: try await MonitoringTargets.make(in: app, suffix: String(suffix)),
-                            notifications: try await NotificationTargets.make(in: app, suffix: String(suffix)))
+                            notifications: try await NotificationTargets.make(in: app, suffix: String(suffix)),
+                            domains: try await DomainTargets.make(in: app, suffix: String(suffix)),
+                            proxy: try await ProxyTargets.make(in: app, suffix: String(suffix), for: route))
     }
 
     /// An install row as a finished install leaves it (nothing runs on the engine for it).
@@ -101,6 +106,7 @@ struct RouteTargets {
 
     /// Removes what ``dockerTargets(named:)`` created (what the route under test left of it).
     func removeDockerTargets() async {
+        proxy.stop()
         guard let docker = try? TestEngine.client() else { return }
         try? await docker.remove(ContainerID(secretName), force: true, removeVolumes: true)
         try? await docker.removeVolume(name: secretName, force: true)
@@ -137,6 +143,8 @@ struct RouteTargets {
                 if words.contains("deliveries") { return notifications.deliveryID.uuidString }
                 return notifications.channelID.uuidString
             }
+            if words.contains("proxy") { return words.contains("versions") ? proxy.versionID.uuidString : proxy.routeID.uuidString }
+            if words.contains("domains") { return name == "recordID" ? domains.recordID.uuidString : domains.domainID.uuidString }
             if words.contains("runbooks") { return automation.runbookID.uuidString }
             if words.contains("workflows") { return automation.workflowID.uuidString }
             if words.contains("runs") { return automation.runID.uuidString }
@@ -302,6 +310,22 @@ extension Route {
                 "POST /notifications/rules": [("name", "page-rule"), ("channels", NotificationTargets.sharedChannel), ("minSeverity", "warning")],
                 "POST /notifications/rules/:id/delete": [],
                 "POST /notifications/deliveries/:id/retry": [],
+                "POST /domains": [("name", "page.example.org"), ("provider", "manual"), ("defaultTTL", "300")],
+                "POST /domains/:id/delete": [],
+                "POST /domains/:id/records": [("name", "page"), ("type", "A"), ("content", "192.0.2.77"), ("ttl", "300")],
+                "POST /domains/:id/records/:recordID/delete": [],
+                "POST /domains/:id/push": [],
+                "POST /domains/:id/import": [("format", "csv"), ("data", "name,type,content\nimported,A,192.0.2.78\n"), ("mode", "merge")],
+                "POST /dns/dynamic": [("intervalMinutes", "15"), ("endpoints", "https://api.ipify.org")],
+                "POST /dns/dynamic/run": [],
+                "POST /proxy/routes": [("host", "page-route.localhost"), ("kind", "address"), ("address", "127.0.0.1:9"), ("enabled", "on")],
+                "POST /proxy/routes/:id": [("revision", "1"), ("host", "page-edit.localhost"), ("kind", "address"), ("address", "127.0.0.1:9")],
+                "POST /proxy/routes/:id/delete": [("revision", "1")],
+                "POST /proxy/routes/:id/test": [],
+                "POST /proxy/apply": [("force", "on")],
+                "POST /proxy/versions/:id/rollback": [],
+                "POST /proxy/settings": [("warnDays", "20")],
+                "POST /proxy/certificates/check": [],
             ]
             for route in app.app.routes.all where route.isMutating {
                 let endpoint = try #require(route.endpoint)

@@ -62,6 +62,11 @@ public struct Config: Sendable {
     /// Where installed apps' compose files, env files and relative data folders live on the
     /// control plane's own machine (agents use their own `NEBULA_APPS_DIR`).
     public var appsDirectory: String
+    /// Caddy's admin API (`NEBULA_CADDY_ADMIN_URL`), used while the proxy settings name none.
+    public var caddyAdminURL: String?
+    /// The ports Caddy serves sites on, used while the proxy settings name none.
+    public var proxyHTTPPort = 80
+    public var proxyHTTPSPort = 443
 
     public init(dataDirectory: String, database: Database, masterKey: MasterKeySource) {
         self.dataDirectory = dataDirectory
@@ -99,6 +104,9 @@ public struct Config: Sendable {
         ("NEBULA_SHUTDOWN_COMMAND", "systemctl poweroff", "Command that shuts down this machine or an SSH server; `nebula agent` reads it too."),
         ("DOCKER_HOST", "unix:///var/run/docker.sock", "The Docker Engine of this machine (unix:///path or tcp://host:port); `nebula agent` reads it too."),
         ("NEBULA_APPS_DIR", "<data dir>/apps", "Where installed apps' compose files, env files and data folders live; `nebula agent` reads it too."),
+        ("NEBULA_CADDY_ADMIN_URL", "(unset: set it on the proxy page)", "Caddy's admin API, e.g. http://127.0.0.1:2019; the proxy settings page overrides it."),
+        ("NEBULA_PROXY_HTTP_PORT", "80", "Port Caddy serves HTTP on (redirects and ACME challenges)."),
+        ("NEBULA_PROXY_HTTPS_PORT", "443", "Port Caddy serves HTTPS on."),
     ]
 
     /// Reads the configuration. Throws a ``ConfigError`` naming the variable on any malformed value.
@@ -159,6 +167,14 @@ public struct Config: Sendable {
             }
         }
         config.appsDirectory = nonEmpty(env["NEBULA_APPS_DIR"]) ?? config.appsDirectory
+        if let caddy = nonEmpty(env["NEBULA_CADDY_ADMIN_URL"]) {
+            guard let url = URL(string: caddy), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
+                throw ConfigError(variable: "NEBULA_CADDY_ADMIN_URL", problem: "must be Caddy's admin URL, such as http://127.0.0.1:2019")
+            }
+            config.caddyAdminURL = caddy
+        }
+        config.proxyHTTPPort = try integer(env, "NEBULA_PROXY_HTTP_PORT", default: config.proxyHTTPPort, in: 1...65535)
+        config.proxyHTTPSPort = try integer(env, "NEBULA_PROXY_HTTPS_PORT", default: config.proxyHTTPSPort, in: 1...65535)
         if let level = nonEmpty(env["NEBULA_LOG_LEVEL"]) {
             guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(level) else {
                 throw ConfigError(variable: "NEBULA_LOG_LEVEL", problem: "must be one of trace, debug, info, notice, warning, error, critical")

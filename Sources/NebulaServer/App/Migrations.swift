@@ -22,6 +22,8 @@ enum Migrations {
         CreateNotifications(),
         CreateAutomation(),
         CreateMonitoring(),
+        CreateDomains(),
+        CreateProxy(),
     ]
 }
 

@@ -37,6 +37,10 @@ final class NebulaServices: Sendable {
     let monitoring: MonitoringService
     let checkScheduler: CheckScheduler
     let incidentTimeline: IncidentTimelineListener
+    let domains: DomainsService
+    let dynamicDNS: DynamicDNSScheduler
+    let proxy: ProxyService
+    let certificateMonitor: CertificateMonitor
 
     init(config: Config, vault: Vault, audit: AuditLog, events: EventBus, jobs: JobQueue, worker: JobWorker?,
          identity: IdentityService, secrets: SecretsService, settings: SettingsService, metrics: ServerMetrics,
@@ -44,7 +48,9 @@ final class NebulaServices: Sendable {
          containers: ContainersService, marketplace: MarketplaceService, installs: InstallsService, deploys: DeploysService,
          notifications: NotificationsService, notificationRouter: NotificationRouter,
          automation: AutomationService, automationBackground: AutomationBackground,
-         monitoring: MonitoringService, checkScheduler: CheckScheduler, incidentTimeline: IncidentTimelineListener) {
+         monitoring: MonitoringService, checkScheduler: CheckScheduler, incidentTimeline: IncidentTimelineListener,
+         domains: DomainsService, dynamicDNS: DynamicDNSScheduler,
+         proxy: ProxyService, certificateMonitor: CertificateMonitor) {
         self.config = config
         self.vault = vault
         self.audit = audit
@@ -74,6 +80,10 @@ final class NebulaServices: Sendable {
         self.monitoring = monitoring
         self.checkScheduler = checkScheduler
         self.incidentTimeline = incidentTimeline
+        self.domains = domains
+        self.dynamicDNS = dynamicDNS
+        self.proxy = proxy
+        self.certificateMonitor = certificateMonitor
         self.agents = agents
     }
 }

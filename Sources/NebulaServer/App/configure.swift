@@ -1,3 +1,5 @@
+import AsyncHTTPClient
+import DNSProviders
 import DockerEngine
 import Fluent
 import FluentPostgresDriver
@@ -95,6 +97,8 @@ public func configure(_ app: Application, config: Config, options: RuntimeOption
         services.automationBackground.start()
         // Checks are probed by the processes that run jobs: with replicas, set NEBULA_JOB_WORKER=false on all but one.
         if config.runsJobWorker { services.checkScheduler.start() }
+        if config.runsJobWorker { services.dynamicDNS.start() }
+        if config.runsJobWorker { services.certificateMonitor.start() }
         services.incidentTimeline.start()
     }
     app.lifecycle.use(BackgroundWorkLifecycle(services: services))
@@ -145,6 +149,9 @@ private func buildServices(app: Application, config: Config, vault: Vault, isPos
         .init(what: "finished runbook and workflow runs", prune: automation.deleteRuns(finishedBefore:)),
         .init(what: "settled notification deliveries", prune: notifications.deleteDeliveries(settledBefore:)),
     ]))
+    let proxy = ProxyService(db: db, audit: audit, events: events, containers: containers, hasher: PasswordHasher(cost: options.passwordHashCost),
+                             defaults: ProxyDefaults(adminURL: config.caddyAdminURL, httpPort: config.proxyHTTPPort, httpsPort: config.proxyHTTPSPort))
+    let domains = DomainsService(db: db, audit: audit, events: events, secrets: secrets, httpClient: DNSProviderHTTP.client)
     let worker = config.runsJobWorker
         ? JobWorker(queue: jobs, concurrency: config.jobConcurrency, pollInterval: config.jobPollInterval, logger: logger)
         : nil
@@ -163,7 +170,9 @@ private func buildServices(app: Application, config: Config, vault: Vault, isPos
                     notifications: notifications, notificationRouter: NotificationRouter(notifications: notifications, events: events, logger: logger),
                     automation: automation, automationBackground: AutomationBackground(service: automation, logger: logger),
                     monitoring: monitoring, checkScheduler: CheckScheduler(monitoring: monitoring, events: events, logger: logger),
-                    incidentTimeline: IncidentTimelineListener(monitoring: monitoring, events: events, logger: logger))
+                    incidentTimeline: IncidentTimelineListener(monitoring: monitoring, events: events, logger: logger),
+                    domains: domains, dynamicDNS: DynamicDNSScheduler(domains: domains, logger: logger),
+                    proxy: proxy, certificateMonitor: CertificateMonitor(proxy: proxy, logger: logger))
 }
 
 /// Stops background work before the application (and its database pool) shuts down.
@@ -178,6 +187,8 @@ struct BackgroundWorkLifecycle: LifecycleHandler {
         await services.automationBackground.stop()
         await services.incidentTimeline.stop()
         await services.checkScheduler.stop()
+        await services.dynamicDNS.stop()
+        await services.certificateMonitor.stop()
         await services.agents.connections.closeAll()
         await services.worker?.stop()
         await services.events.stop()

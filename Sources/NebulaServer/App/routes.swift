@@ -23,6 +23,8 @@ func routes(_ app: Application) throws {
     try api.register(collection: NotificationsController())
     try api.register(collection: AutomationController())
     try api.register(collection: MonitoringController())
+    try api.register(collection: DomainsController())
+    try api.register(collection: ProxyController())
     try app.register(collection: WebPages())
     try app.register(collection: VendorFiles())
 }

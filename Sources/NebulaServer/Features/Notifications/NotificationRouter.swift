@@ -16,6 +16,7 @@ final class NotificationRouter: Sendable {
         "incident.opened", "incident.acknowledged", "incident.resolved",
         "runbook.run_finished", "runbook.approval_requested",
         "workflow.run_finished", .deployFailed, .serverOffline, .serverOnline,
+        .certificateExpiring, .certificateExpired,
     ]
 
     init(notifications: NotificationsService, events: EventBus, logger: Logger) {
@@ -83,6 +84,13 @@ final class NotificationRouter: Sendable {
         case EventType.serverOnline.rawValue:
             return NotifyRequest(category: "server", severity: .info, title: "Online: \(data["name"] ?? subjectName ?? "a server")",
                                  body: "The server is answering again.", fields: fields, sourceEvent: event.id)
+        case EventType.certificateExpiring.rawValue, EventType.certificateExpired.rawValue:
+            let host = data["host"] ?? subjectName ?? "a host"
+            let expired = event.type == .certificateExpired
+            return NotifyRequest(category: "certificate", severity: expired ? .critical : .warning,
+                                 title: expired ? "Certificate expired: \(host)" : "Certificate expires in \(data["daysLeft"] ?? "?") days: \(host)",
+                                 body: "The certificate of \(host) (issuer \(data["issuer"] ?? "unknown")) \(expired ? "expired" : "is valid until") \(data["notAfter"] ?? "?").",
+                                 dedupKey: "certificate:\(host):\(expired ? "expired" : "expiring")", fields: fields, url: link("/proxy"), sourceEvent: event.id)
         default:
             return nil
         }

@@ -144,6 +144,7 @@ struct Icon: Component {
     static var secrets: Icon { Icon(paths: ["M6 11h12a1.5 1.5 0 0 1 1.5 1.5v7A1.5 1.5 0 0 1 18 21H6a1.5 1.5 0 0 1-1.5-1.5v-7A1.5 1.5 0 0 1 6 11z", "M8 11V7.5a4 4 0 0 1 8 0V11", "M12 15v2"]) }
     static var settings: Icon { Icon(paths: ["M4 7h10", "M18 7h2", "M4 17h2", "M10 17h10", "M16 5v4", "M8 15v4"]) }
     static var automation: Icon { Icon(paths: ["M13 2 4 14h7l-1 8 9-12h-7z"]) }
+    static var globe: Icon { Icon(paths: ["M12 21a9 9 0 1 0 0-18 9 9 0 0 0 0 18z", "M3 12h18", "M12 3a14 14 0 0 1 0 18", "M12 3a14 14 0 0 0 0 18"]) }
     static var bell: Icon { Icon(paths: ["M6 8a6 6 0 0 1 12 0c0 7 3 9 3 9H3s3-2 3-9", "M10.3 21a1.94 1.94 0 0 0 3.4 0"]) }
     static var menu: Icon { Icon(paths: ["M4 7h16", "M4 12h16", "M4 17h16"]) }
     static var logout: Icon { Icon(paths: ["M9 20H6a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2h3", "M16 16l4-4-4-4", "M20 12H10"]) }
@@ -174,7 +175,7 @@ struct BrandMark: Component {
 /// A top-level destination in the sidebar. Every signed-in user sees all of them; pages mark and
 /// guard admin-only actions themselves.
 enum NavItem: String, CaseIterable, Sendable {
-    case overview, servers, containers, deploys, marketplace, apps, jobs, checks, automation, notifications, audit, users, secrets, settings
+    case overview, servers, containers, deploys, marketplace, apps, jobs, domains, proxy, checks, automation, notifications, audit, users, secrets, settings
 
     /// The label shown in the navigation.
     var title: String {
@@ -185,6 +186,8 @@ enum NavItem: String, CaseIterable, Sendable {
         case .deploys: "Deploys"
         case .marketplace: "Marketplace"
         case .apps: "Installed apps"
+        case .domains: "Domains & DNS"
+        case .proxy: "Proxy"
         case .checks: "Monitoring"
         case .automation: "Automation"
         case .notifications: "Notifications"
@@ -214,6 +217,8 @@ enum NavItem: String, CaseIterable, Sendable {
         case .deploys: .deploys
         case .marketplace: .marketplace
         case .apps: .apps
+        case .domains: .globe
+        case .proxy: .arrowRight
         case .checks: .alert
         case .automation: .automation
         case .notifications: .bell
@@ -229,6 +234,7 @@ enum NavItem: String, CaseIterable, Sendable {
     var section: String {
         switch self {
         case .overview, .servers, .containers, .deploys, .marketplace, .apps, .jobs: "Operate"
+        case .domains, .proxy: "Network"
         case .checks, .automation, .notifications: "Watch and heal"
         case .audit, .users, .secrets, .settings: "Administer"
         }

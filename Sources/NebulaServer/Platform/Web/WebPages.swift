@@ -49,6 +49,8 @@ struct WebPages: RouteCollection {
         InstallPages.register(featurePage)
         NotificationsPages.register(featurePage)
         MonitoringPages.register(featurePage)
+        DomainsPages.register(featurePage)
+        ProxyPages.register(featurePage)
         page(.GET, "status", role: nil, use: MonitoringPages.statusPage)
         page(.GET, "settings", role: .viewer, use: SettingsPage.show)
         page(.POST, "settings", role: .admin, audit: "settings.update", use: SettingsPage.update)

@@ -1,0 +1,55 @@
+import Fluent
+
+/// `domains`, `dns_records` and `dns_dynamic_settings`.
+struct CreateDomains: AsyncMigration {
+    func prepare(on database: any Database) async throws {
+        try await database.schema(DomainRecord.schema)
+            .id()
+            .field("name", .string, .required)
+            .field("provider", .string, .required)
+            .field("settings", .string, .required)
+            .field("has_secret", .bool, .required)
+            .field("default_ttl", .int, .required)
+            .field("pushed_sets", .string, .required)
+            .field("last_pushed_at", .datetime)
+            .field("last_push_error", .string)
+            .field("revision", .int, .required)
+            .field("pushed_revision", .int, .required)
+            .field("created_by", .string, .required)
+            .field("created_at", .datetime)
+            .field("updated_at", .datetime)
+            .unique(on: "name")
+            .create()
+        try await database.schema(DNSRecordRow.schema)
+            .id()
+            .field("domain_id", .uuid, .required, .references(DomainRecord.schema, .id, onDelete: .cascade))
+            .field("name", .string, .required)
+            .field("type", .string, .required)
+            .field("content", .string, .required)
+            .field("ttl", .int, .required)
+            .field("dynamic", .bool, .required)
+            .field("comment", .string)
+            .field("created_by", .string, .required)
+            .field("created_at", .datetime)
+            .field("updated_at", .datetime)
+            .unique(on: "domain_id", "name", "type", "content")
+            .create()
+        try await database.schema(DynamicDNSSettingsRecord.schema)
+            .id()
+            .field("enabled", .bool, .required)
+            .field("endpoints", .string, .required)
+            .field("interval_minutes", .int, .required)
+            .field("last_ipv4", .string)
+            .field("last_ipv6", .string)
+            .field("last_checked_at", .datetime)
+            .field("last_changed_at", .datetime)
+            .field("last_error", .string)
+            .create()
+    }
+
+    func revert(on database: any Database) async throws {
+        try await database.schema(DynamicDNSSettingsRecord.schema).delete()
+        try await database.schema(DNSRecordRow.schema).delete()
+        try await database.schema(DomainRecord.schema).delete()
+    }
+}

@@ -1,0 +1,54 @@
+import AsyncHTTPClient
+import Foundation
+import NebulaTestSupport
+@testable import NebulaServer
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+import Testing
+
+/// A control plane with a real Caddy (its own ports and data) set as the proxy: `admin` is an
+/// admin token. Caddy is stopped afterwards, whatever happens.
+func withProxyApp(_ database: TestDatabase, _ body: (TestApp, CaddyTestServer, String) async throws -> Void) async throws {
+    try #require(CaddyTestServer.isAvailable, "\(CaddyTestServer.unavailableReason)")
+    let caddy = try await CaddyTestServer.start()
+    defer { caddy.stop() }
+    try await withApp(database) { app in
+        let admin = try await app.token(role: .admin)
+        let saved = try await app.request(.PUT, "/api/v1/proxy/settings", token: admin, json: """
+        {"adminURL":"\(caddy.adminURL.absoluteString)","httpPort":\(caddy.httpPort),"httpsPort":\(caddy.httpsPort),"listenHost":"127.0.0.1"}
+        """)
+        try #require(saved.status == .ok, "\(saved.body)")
+        try await body(app, caddy, admin)
+    }
+}
+
+/// GETs `url` through Caddy trusting only `rootPEM`; retries for up to 30 s until `accept` holds
+/// (the first request after a load may race Caddy issuing its internal certificate).
+func fetchThroughCaddy(_ url: String, trusting rootPEM: String, until accept: @escaping (HTTPResponseStatus, String) -> Bool = { status, _ in status == .ok })
+    async throws -> (status: HTTPResponseStatus, body: String) {
+    var tls = TLSConfiguration.makeClientConfiguration()
+    tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(rootPEM.utf8)))
+    var configuration = HTTPClient.Configuration(tlsConfiguration: tls, redirectConfiguration: .disallow)
+    configuration.connectionPool.retryConnectionEstablishment = false
+    configuration.timeout.connect = .seconds(5)
+    let client = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
+    defer { Task { try? await client.shutdown() } }
+    let deadline = ContinuousClock.now + .seconds(30)
+    var last: (HTTPResponseStatus, String)?
+    var lastError: (any Error)?
+    while ContinuousClock.now < deadline {
+        do {
+            let response = try await client.execute(HTTPClientRequest(url: url), timeout: .seconds(15))
+            let body = String(buffer: try await response.body.collect(upTo: 1 << 20))
+            last = (response.status, body)
+            if accept(response.status, body) { return (response.status, body) }
+        } catch {
+            lastError = error
+        }
+        try await Task.sleep(for: .milliseconds(250))
+    }
+    if let last { return last }
+    throw lastError ?? TestSetupError.noPort
+}
