@@ -2,6 +2,7 @@ import DockerEngine
 import Foundation
 import NebulaAgent
 import NebulaCore
+import NebulaTestSupport
 @testable import NebulaServer
 import NIOPosix
 import Testing
@@ -316,5 +317,53 @@ extension TestEngine {
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init).filter { $0.hasPrefix(prefix) }
+    }
+}
+
+/// An app installed with a domain is published: proxy route through a real Caddy, DNS record in
+/// the managed domain, and it answers over HTTPS under its name.
+@Suite(.enabled(if: TestEngine.enabled && CaddyTestServer.isAvailable, "needs dockerd and Caddy: run with `make test`"))
+struct AppPublishingTests {
+    @Test(arguments: TestDatabase.all)
+    func anAppInstalledWithADomainGetsItsRouteRecordAndHTTPS(_ database: TestDatabase) async throws {
+        try await withProxyApp(database) { app, caddy, admin in
+            // setup: a managed domain, the local server's address (where Caddy runs), a catalog app
+            let zone = "apps-\(UUID().uuidString.prefix(6).lowercased()).test"
+            let host = "web.\(zone)"
+            let domain = try await app.request(.POST, "/api/v1/domains", token: admin, json: #"{"name":"\#(zone)","provider":"manual"}"#).decode(DomainDTO.self)
+            let node = try await app.localServer(token: admin)
+            let addressed = try await app.request(.PUT, "/api/v1/servers/\(node.id)", token: admin, json: #"{"address":"127.0.0.1"}"#)
+            let package = "pub-\(UUID().uuidString.prefix(6).lowercased())"
+            _ = try await InstallsTests.addCatalog(app, token: admin, package: package, version: "1.0.0", port: try InstallsTests.freePort())
+            // act
+            let badName = try await app.request(.POST, "/api/v1/marketplace/installs", token: admin,
+                                                json: #"{"package":"\#(package)","server":"\#(node.id)","domain":"not a host"}"#)
+            let response = try await app.request(.POST, "/api/v1/marketplace/installs", token: admin,
+                                                 json: #"{"package":"\#(package)","server":"\#(node.id)","domain":"Web.\#(zone)"}"#)
+            let accepted = try response.decode(InstallsTests.Accepted.self)
+            let job = try await app.waitForJob(accepted.job.id, toBe: [.succeeded, .failed], timeout: .seconds(120))
+            let log = try await InstallsTests.jobLog(app, job.id)
+            let taken = try await app.request(.POST, "/api/v1/marketplace/installs", token: admin,
+                                              json: #"{"package":"\#(package)","server":"\#(node.id)","name":"second","domain":"\#(host)"}"#)
+            let installed = try await app.request(.GET, "/api/v1/marketplace/installs/\(accepted.install.id)", token: admin).decode(AppInstallDTO.self)
+            let routes = try await app.request(.GET, "/api/v1/proxy/routes", token: admin)
+            let records = try await app.request(.GET, "/api/v1/domains/\(domain.id)/records", token: admin).decode(ListPage<DNSRecordDTO>.self).items
+            let page = try await curlThroughCaddy(host: host, port: caddy.httpsPort, trusting: try await caddy.rootCertificatePEM(), in: app.directory)
+            // verify
+            #expect(addressed.status == .ok, "\(addressed.body)")
+            #expect(badName.status == .unprocessableEntity && badName.errorCode == "invalid_domain", "\(badName.body)")
+            #expect(job.status == .succeeded, "\(log)")
+            #expect(log.contains("proxy route \(host)") && log.contains("proxy configuration applied"), "\(log)")
+            #expect(installed.domain == host && installed.publicURL == "https://\(host)/")
+            #expect(taken.status == .conflict && taken.errorCode == "domain_taken", "\(taken.body)")
+            #expect(routes.body.contains(#""host":"\#(host)""#), "\(routes.body)")
+            #expect(records.map { "\($0.name) \($0.type.rawValue) \($0.content)" } == ["\(host) A 127.0.0.1"])
+            #expect(page.status == 200, "the app answers through Caddy over HTTPS as \(host): \(page)")
+            // cleanup: the app's containers
+            let removed = try await app.request(.DELETE, "/api/v1/marketplace/installs/\(accepted.install.id)?deleteData=true", token: admin)
+            if let removal = try? removed.decode(InstallsTests.Accepted.self) {
+                _ = try await app.waitForJob(removal.job.id, toBe: [.succeeded, .failed], timeout: .seconds(90))
+            }
+        }
     }
 }

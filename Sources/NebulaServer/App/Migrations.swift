@@ -24,6 +24,7 @@ enum Migrations {
         CreateMonitoring(),
         CreateDomains(),
         CreateProxy(),
+        AddAppInstallDomain(),
     ]
 }
 

@@ -129,7 +129,6 @@ private func buildServices(app: Application, config: Config, vault: Vault, isPos
     let marketplace = MarketplaceService(db: db, audit: audit, events: events, catalog: MarketplaceCatalog(builtInDirectory: CatalogLoader.builtInDirectory),
                                          checkoutsDirectory: URL(fileURLWithPath: config.dataDirectory).appendingPathComponent("catalogs"), git: CatalogClone())
     let installs = InstallsService(db: db, audit: audit, events: events, jobs: jobs, secrets: secrets, marketplace: marketplace, containers: containers)
-    jobs.register(AppInstallJob(installs: installs))
     jobs.register(AppUpgradeJob(installs: installs))
     jobs.register(AppUninstallJob(installs: installs))
     let deploys = DeploysService(db: db, audit: audit, events: events, jobs: jobs, secrets: secrets, containers: containers)
@@ -152,6 +151,7 @@ private func buildServices(app: Application, config: Config, vault: Vault, isPos
     let proxy = ProxyService(db: db, audit: audit, events: events, containers: containers, hasher: PasswordHasher(cost: options.passwordHashCost),
                              defaults: ProxyDefaults(adminURL: config.caddyAdminURL, httpPort: config.proxyHTTPPort, httpsPort: config.proxyHTTPSPort))
     let domains = DomainsService(db: db, audit: audit, events: events, secrets: secrets, httpClient: DNSProviderHTTP.client)
+    jobs.register(AppInstallJob(installs: installs, publishing: AppPublishing(proxy: proxy, domains: domains)))
     let worker = config.runsJobWorker
         ? JobWorker(queue: jobs, concurrency: config.jobConcurrency, pollInterval: config.jobPollInterval, logger: logger)
         : nil

@@ -52,3 +52,33 @@ func fetchThroughCaddy(_ url: String, trusting rootPEM: String, until accept: @e
     if let last { return last }
     throw lastError ?? TestSetupError.noPort
 }
+
+/// GETs `https://host:port/path` through Caddy on 127.0.0.1 with `curl --resolve`, so the request
+/// carries the real host name (SNI and Host) without any DNS; trusts only `rootPEM`. Retries for
+/// up to 30 s until it answers 200. The status code and body.
+func curlThroughCaddy(host: String, port: Int, path: String = "/", trusting rootPEM: String, in directory: URL) async throws -> (status: Int, body: String) {
+    let ca = directory.appendingPathComponent("caddy-root-\(UUID().uuidString.prefix(6)).pem")
+    try rootPEM.write(to: ca, atomically: true, encoding: .utf8)
+    let deadline = ContinuousClock.now + .seconds(30)
+    var last: (Int, String) = (0, "")
+    while ContinuousClock.now < deadline {
+        last = try await Task.detached {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+            process.arguments = ["-s", "--max-time", "10", "--resolve", "\(host):\(port):127.0.0.1", "--cacert", ca.path,
+                                 "-w", "\n%{http_code}", "https://\(host):\(port)\(path)"]
+            let output = Pipe()
+            process.standardOutput = output
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            let data = output.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            let text = String(decoding: data, as: UTF8.self)
+            let code = Int(text.split(separator: "\n").last ?? "") ?? 0
+            return (code, String(text.dropLast(String(code).count + 1)))
+        }.value
+        if last.0 == 200 { return last }
+        try await Task.sleep(for: .milliseconds(500))
+    }
+    return last
+}

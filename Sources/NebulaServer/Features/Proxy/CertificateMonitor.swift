@@ -58,32 +58,8 @@ struct CertificateProbe: Sendable {
     }
 
     func run() async throws -> Seen {
-        let promise = MultiThreadedEventLoopGroup.singleton.any().makePromise(of: Seen.self)
-        var configuration = TLSConfiguration.makeClientConfiguration()
-        configuration.certificateVerification = .none
-        let context = try NIOSSLContext(configuration: configuration)
-        let name = serverName.first?.isNumber == true || serverName.contains(":") ? nil : serverName
-        let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connectTimeout(.milliseconds(timeout.milliseconds))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let handler = try NIOSSLClientHandler(context: context, serverHostname: name) { certificates, verification in
-                        if let leaf = certificates.first {
-                            promise.succeed(Seen(notAfter: Date(timeIntervalSince1970: TimeInterval(leaf.notValidAfter)), issuer: Self.issuer(of: leaf)))
-                        }
-                        verification.succeed(.certificateVerified)
-                    }
-                    try channel.pipeline.syncOperations.addHandler(handler)
-                }
-            }
-        let channel = try await bootstrap.connect(host: connectHost, port: port).get()
-        channel.closeFuture.whenComplete { _ in promise.fail(TLSProbeError.noCertificate) }
-        let scheduled = channel.eventLoop.scheduleTask(in: .milliseconds(timeout.milliseconds)) { promise.fail(ProbeTimeout(duration: timeout)) }
-        defer {
-            scheduled.cancel()
-            channel.close(promise: nil)
-        }
-        return try await promise.futureResult.get()
+        let leaf = try await TLSProbe(target: HostPort(host: connectHost, port: port), warnDays: 0, timeout: timeout, serverName: serverName).leaf()
+        return Seen(notAfter: Date(timeIntervalSince1970: TimeInterval(leaf.notValidAfter)), issuer: Self.issuer(of: leaf))
     }
 
     /// The issuer's common name (or organisation, or the whole name).

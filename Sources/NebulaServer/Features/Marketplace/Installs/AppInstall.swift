@@ -36,6 +36,8 @@ final class AppInstall: Model, @unchecked Sendable {
     @Field(key: "keep_on_failure") var keepOnFailure: Bool
     @OptionalField(key: "job_id") var jobID: UUID?
     @OptionalField(key: "last_error") var lastError: String?
+    /// The host name the app was published under (a proxy route and, in a managed domain, a DNS record).
+    @OptionalField(key: "domain") var domain: String?
     @Field(key: "created_by") var createdBy: String
     @Timestamp(key: "created_at", on: .create) var createdAt: Date?
     @Timestamp(key: "updated_at", on: .update) var updatedAt: Date?

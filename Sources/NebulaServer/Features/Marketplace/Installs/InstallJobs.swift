@@ -123,6 +123,8 @@ struct AppInstallJob: JobHandler {
     var type: String { Self.type }
     var maxAttempts: Int { 1 }
     let installs: InstallsService
+    /// Publishes the app under its domain once it is healthy (route, DNS record, apply).
+    var publishing: AppPublishing?
 
     func run(_ job: JobContext) async throws {
         let (_, install, node) = try await installs.jobTarget(job)
@@ -159,6 +161,10 @@ struct AppInstallJob: JobHandler {
             let total = clock.now - started
             await job.log("\(install.title) is installed and healthy in \(InstallsService.seconds(total)) "
                           + "(compose up \(InstallsService.seconds(composeTime)), health checks \(InstallsService.seconds(total - composeTime))).")
+            if let publishing, let host = install.domain {
+                await job.log("Publishing as \(host)…")
+                for line in await publishing.publish(install, by: .system("marketplace")) { await job.log("  " + line) }
+            }
             await job.progress(1)
             return
         }

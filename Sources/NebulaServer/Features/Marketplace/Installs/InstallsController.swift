@@ -35,7 +35,7 @@ struct InstallsController: RouteCollection {
     }
 
     @Sendable func install(req: Request) async throws -> Response {
-        let input = try req.decodeJSON(InstallsService.InstallRequest.self, allowedKeys: ["package", "server", "variables", "name", "keepOnFailure"])
+        let input = try req.decodeJSON(InstallsService.InstallRequest.self, allowedKeys: ["package", "server", "variables", "name", "keepOnFailure", "domain"])
         let accepted = try await req.nebula.installs.install(input, by: try req.actor)
         return try await accepted.encodeResponse(status: .accepted, for: req)
     }
@@ -82,6 +82,7 @@ enum InstallDoc: Documented {
         "ports": .array(items: .integer), "urls": .array(items: .string),
         "updateAvailable": .string(required: false, nullable: true), "jobId": .string(required: false, nullable: true),
         "lastError": .string(required: false, nullable: true), "keepOnFailure": .boolean, "createdBy": .string,
+        "domain": .string(required: false, nullable: true), "publicURL": .string(required: false, nullable: true),
         "createdAt": .string(format: .dateTime, required: false, nullable: true), "updatedAt": .string(format: .dateTime, required: false, nullable: true),
     ])
 }
@@ -102,6 +103,7 @@ enum InstallRequestDoc: Documented {
         "variables": .object(required: false, additionalProperties: .init(.string)),
         "name": .string(required: false, description: "The install's name (its Compose project); the package name when absent"),
         "keepOnFailure": .boolean(required: false, description: "Leave a failed install for inspection instead of rolling it back"),
+        "domain": .string(required: false, description: "Publish the healthy app under this host name: proxy route with HTTPS and, in a managed domain, its DNS record"),
     ])
     static let example: String? = #"{"package":"uptime-kuma","server":"00000000-0000-0000-0000-000000000000","variables":{}}"#
 }

@@ -34,6 +34,9 @@ struct InstallsService: Sendable {
         var name: String?
         /// Leave a failed install running for inspection instead of rolling it back.
         var keepOnFailure: Bool?
+        /// Publish the app under this host name once it is healthy: a proxy route through Caddy
+        /// with HTTPS and, when the name is in a domain Nebula manages, its DNS record.
+        var domain: String?
     }
 
     /// An install and the job doing its work.
@@ -112,6 +115,7 @@ struct InstallsService: Sendable {
             refusal.problems = error.problems.map { FieldProblem(path: $0.path, message: $0.message) }
             throw refusal
         }
+        let domain = try await Self.validDomain(request.domain, db: db)
         let node = try await containers.node(request.server)
         let ports = Self.ports(of: manifest, values: values)
         try await NodePorts.ensureFree(ports.map { ($0.port, $0.variable) }, on: node, db: db)
@@ -126,6 +130,7 @@ struct InstallsService: Sendable {
         install.serverID = try node.server.requireID()
         install.status = .installing
         install.keepOnFailure = request.keepOnFailure ?? false
+        install.domain = domain
         install.createdBy = actor.username
         try apply(manifest, values: values, to: install)
         try await storeSecrets(of: manifest, values: values, for: name, by: actor)
@@ -295,6 +300,9 @@ struct AppInstallDTO: Content, Equatable {
     var jobId: UUID?
     var lastError: String?
     var keepOnFailure: Bool
+    /// The host name the app is published under, and its address through the proxy.
+    var domain: String?
+    var publicURL: String?
     var createdBy: String
     var createdAt: Date?
     var updatedAt: Date?
@@ -323,6 +331,8 @@ struct AppInstallDTO: Content, Equatable {
         jobId = install.jobID
         lastError = install.lastError
         keepOnFailure = install.keepOnFailure
+        domain = install.domain
+        publicURL = install.domain.map { "https://\($0)/" }
         createdBy = install.createdBy
         createdAt = install.createdAt
         updatedAt = install.updatedAt

@@ -47,28 +47,42 @@ struct TLSProbe: Sendable {
     var warnDays: Int
     var timeout: Duration
 
-    /// The leaf certificate's expiry, from the verification callback.
+    /// The name sent as SNI when it is not the target's host (asking a proxy for one site's certificate).
+    var serverName: String? = nil
+
+    /// The leaf certificate's expiry.
     func expiry() async throws -> Date {
-        let promise = MultiThreadedEventLoopGroup.singleton.any().makePromise(of: Date.self)
+        Date(timeIntervalSince1970: TimeInterval(try await leaf().notValidAfter))
+    }
+
+    /// The server's leaf certificate, from the verification callback.
+    func leaf() async throws -> NIOSSLCertificate {
+        let promise = MultiThreadedEventLoopGroup.singleton.any().makePromise(of: NIOSSLCertificate.self)
         var configuration = TLSConfiguration.makeClientConfiguration()
         configuration.certificateVerification = .none
         let context = try NIOSSLContext(configuration: configuration)
-        let serverName = target.host.first?.isNumber == true || target.host.contains(":") ? nil : target.host
+        let name = serverName ?? target.host
+        let sni = name.first?.isNumber == true || name.contains(":") ? nil : name
         let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(.milliseconds(timeout.milliseconds))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let handler = try NIOSSLClientHandler(context: context, serverHostname: serverName) { certificates, verification in
-                        if let leaf = certificates.first {
-                            promise.succeed(Date(timeIntervalSince1970: TimeInterval(leaf.notValidAfter)))
-                        }
+                    let handler = try NIOSSLClientHandler(context: context, serverHostname: sni) { certificates, verification in
+                        if let leaf = certificates.first { promise.succeed(leaf) }
                         // The handshake may go on; the answer is already known.
                         verification.succeed(.certificateVerified)
                     }
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }
-        let channel = try await bootstrap.connect(host: target.host, port: target.port).get()
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.connect(host: target.host, port: target.port).get()
+        } catch {
+            // Every promise must be completed, also when the connection never came up.
+            promise.fail(error)
+            throw error
+        }
         channel.closeFuture.whenComplete { _ in promise.fail(TLSProbeError.noCertificate) }
         let scheduled = channel.eventLoop.scheduleTask(in: .milliseconds(timeout.milliseconds)) { promise.fail(ProbeTimeout(duration: timeout)) }
         defer {

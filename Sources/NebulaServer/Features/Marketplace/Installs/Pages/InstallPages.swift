@@ -37,7 +37,8 @@ enum InstallPages {
                 variables[String(key.dropFirst(variablePrefix.count))] = value
             }
             let request = InstallsService.InstallRequest(package: package, server: server, variables: variables,
-                                                         name: req.formField("name"), keepOnFailure: req.formField("keepOnFailure") == "on")
+                                                         name: req.formField("name"), keepOnFailure: req.formField("keepOnFailure") == "on",
+                                                         domain: req.formField("domain").flatMap { $0.trimmingCharacters(in: .whitespaces).isEmpty ? nil : $0 })
             let accepted = try await req.nebula.installs.install(request, by: try req.actor)
             return req.redirect(to: "/jobs/\(accepted.job.id)",
                                 flash: Flash(kind: .info, message: "Installing \(accepted.install.title) as '\(accepted.install.name)': the log below follows it until it is healthy."))
@@ -180,6 +181,9 @@ struct InstallForm: Component {
                     for variable in manifest.variables {
                         field(for: variable)
                     }
+                    FormField(label: "Domain (optional)", name: "domain", placeholder: "\(manifest.name).example.com",
+                              hint: "Publish the app at https://this-name once it is healthy: Nebula adds the proxy route (HTTPS through Caddy) and, when the name is in one of your domains, its DNS record.",
+                              autocomplete: "off")
                     tag("label", [.value("class", "inline-control")]) {
                         voidTag("input", [.value("type", "checkbox"), .value("name", "keepOnFailure")])
                         Text(" Keep a failed install running for inspection instead of rolling it back")

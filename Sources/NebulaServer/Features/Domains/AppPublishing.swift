@@ -1,0 +1,108 @@
+import DNSProviders
+import Fluent
+import Foundation
+import NebulaCore
+import ProxyAdmin
+
+extension InstallsService {
+    /// The host name an install asks to be published under, normalised, or nil. Refused when it
+    /// is not a host name or a proxy route already serves it.
+    static func validDomain(_ raw: String?, db: any Database) async throws -> String? {
+        guard let raw = raw?.trimmingCharacters(in: .whitespaces), !raw.isEmpty else { return nil }
+        let host: String
+        do {
+            host = try DNSName.normalise(raw)
+        } catch {
+            throw NebulaError.unprocessable("'\(raw.prefix(100))' is not a host name for the app: \(error.message)", code: "invalid_domain")
+        }
+        guard host.contains("."), !host.hasPrefix("*") else {
+            throw NebulaError.unprocessable("Give the app a full host name such as photos.example.com.", code: "invalid_domain")
+        }
+        if try await ProxyRouteRecord.query(on: db).filter(\.$host == host).first() != nil {
+            throw NebulaError.conflict("A proxy route already serves \(host); choose another name or remove that route.", code: "domain_taken")
+        }
+        if try await AppInstall.query(on: db).filter(\.$domain == host).first() != nil {
+            throw NebulaError.conflict("Another app is already published as \(host).", code: "domain_taken")
+        }
+        return host
+    }
+}
+
+/// Publishes a freshly installed app under the host name it asked for: a proxy route to the app
+/// (HTTPS via Caddy, `tls internal` for LAN names), applied when Caddy is configured, and — when
+/// the name is inside a domain Nebula manages — an A record pointing at the proxy, pushed to the
+/// provider. Every step logs to the install job; a step that cannot be done is explained there and
+/// never fails the install (the app itself is healthy).
+struct AppPublishing: Sendable {
+    let proxy: ProxyService
+    let domains: DomainsService
+
+    /// What happened, one line per step, for the job log.
+    func publish(_ install: AppInstall, by actor: Actor) async -> [String] {
+        guard let host = install.domain, let id = install.id else { return [] }
+        var log: [String] = []
+        // 1. The route.
+        do {
+            let route = try await proxy.createRoute(ProxyRouteInput(host: host, upstream: ProxyUpstream(kind: .app, install: id.uuidString),
+                                                                    websocket: true, redirectToHTTPS: true), by: actor)
+            log.append("proxy route \(route.host) → app \(install.name) added (TLS \(route.tls.rawValue))")
+        } catch let error as NebulaError {
+            log.append("could not add the proxy route for \(host): \(error.message)")
+            return log
+        } catch {
+            log.append("could not add the proxy route for \(host): \(error)")
+            return log
+        }
+        // 2. The DNS record, when Nebula manages the name's domain.
+        do {
+            if let domain = try await domains.domain(holding: host), let domainID = domain.id {
+                if let address = try await proxyAddress() {
+                    _ = try await domains.ensureRecordSet(in: domainID, name: host, type: address.contains(":") ? .AAAA : .A, contents: [address], by: actor)
+                    if (try? DomainsService.kind(domain)) == .manual {
+                        log.append("DNS: \(host) → \(address) recorded in \(domain.name) (manual domain: publish it at your DNS host)")
+                    } else {
+                        let outcome = try await domains.push(domainID, by: actor)
+                        log.append("DNS: \(host) → \(address) pushed to \(outcome.domain.provider.label)")
+                    }
+                } else {
+                    log.append("DNS: no address known for the proxy (set the local server's address, or turn on dynamic DNS); add the record for \(host) by hand")
+                }
+            } else {
+                log.append("DNS: \(host) is not in a domain Nebula manages; point it at the proxy yourself")
+            }
+        } catch let error as NebulaError {
+            log.append("DNS: could not publish \(host): \(error.message)")
+        } catch {
+            log.append("DNS: could not publish \(host): \(error)")
+        }
+        // 3. Apply the proxy configuration.
+        do {
+            let settings = try await proxy.currentSettings()
+            if settings.configured {
+                let outcome = try await proxy.apply(ProxyApplyInput(), by: actor)
+                log.append("proxy configuration applied (version \(outcome.version?.number.description ?? "unchanged")): https://\(host)/")
+            } else {
+                log.append("Caddy is not configured: the route is saved; set Caddy up under Proxy and apply")
+            }
+        } catch let error as NebulaError {
+            log.append("could not apply the proxy configuration: \(error.message)")
+        } catch {
+            log.append("could not apply the proxy configuration: \(error)")
+        }
+        return log
+    }
+
+    /// Where DNS should send people for the proxy: the local server's address (Caddy runs next to
+    /// the control plane), else the public IPv4 dynamic DNS found last.
+    private func proxyAddress() async throws -> String? {
+        if let local = try await ServerRecord.query(on: proxy.db).filter(\.$connection == .local).first(),
+           let address = local.address, Self.isIPAddress(address) {
+            return address
+        }
+        return try await domains.dynamicRecord().lastIPv4
+    }
+
+    static func isIPAddress(_ text: String) -> Bool {
+        (try? DNSRecordValidator.validate(DNSRecord(name: "x.invalid", type: text.contains(":") ? .AAAA : .A, content: text, ttl: 300), zone: "invalid")) != nil
+    }
+}
