@@ -100,6 +100,7 @@ bench:
 	scripts/bench/fleet.sh
 	scripts/bench/containers.sh
 	scripts/bench/checks.sh
+	NEBULA_BIN=.build/release/nebula scripts/bench/proxy.sh
 
 # Removes build products but keeps resolved dependency checkouts (no re-fetch needed).
 clean:

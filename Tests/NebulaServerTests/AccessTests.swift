@@ -169,6 +169,18 @@ struct RouteTargets {
     }
 }
 
+extension RouteTargets {
+    /// ``make(in:for:)``, naming the route and the full error when making its targets fails.
+    static func makeReporting(in app: TestApp, for route: Route) async throws -> RouteTargets {
+        do {
+            return try await make(in: app, for: route)
+        } catch {
+            Issue.record("making the targets of \(route.label) failed: \(String(reflecting: error))")
+            throw error
+        }
+    }
+}
+
 extension Route {
     var label: String { "\(method.rawValue) /\(path.map(\.description).joined(separator: "/"))" }
     var isMutating: Bool { [.POST, .PUT, .PATCH, .DELETE].contains(method) }
@@ -191,7 +203,7 @@ extension Route {
             for route in routes {
                 // verify: nothing is public by accident
                 let endpoint = try #require(route.endpoint, "\(route.label) has no Endpoint (role) description")
-                let targets = try await RouteTargets.make(in: app, for: route)
+                let targets = try await RouteTargets.makeReporting(in: app, for: route)
                 defer { Task { await targets.removeDockerTargets() } }
                 let path = targets.path(for: route)
                 let isPageGET = endpoint.isPage && route.method == .GET
@@ -333,7 +345,7 @@ extension Route {
                 if route.label == "POST /api/v1/deploys/:id/webhook" { continue }  // HMAC-signed by the git host; DeploysTests covers it
                 if route.label == "POST /api/v1/marketplace/validate" { continue }  // reads a manifest, changes nothing
                 let action = try #require(endpoint.audit, "\(route.label) changes something but names no audit action")
-                let targets = try await RouteTargets.make(in: app, for: route)
+                let targets = try await RouteTargets.makeReporting(in: app, for: route)
                 defer { Task { await targets.removeDockerTargets() } }
                 // A connection test is audited with its real outcome (here: refused, nothing listens).
                 let peerDecides = route.path.last?.description == "test"

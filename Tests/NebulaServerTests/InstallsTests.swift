@@ -326,13 +326,13 @@ extension TestEngine {
 struct AppPublishingTests {
     @Test(arguments: TestDatabase.all)
     func anAppInstalledWithADomainGetsItsRouteRecordAndHTTPS(_ database: TestDatabase) async throws {
-        try await withProxyApp(database) { app, caddy, admin in
+        try await withProxyApp(database, configure: { $0.measuresLocalHost = true }) { app, caddy, admin in
             // setup: a managed domain, the local server's address (where Caddy runs), a catalog app
             let zone = "apps-\(UUID().uuidString.prefix(6).lowercased()).test"
             let host = "web.\(zone)"
             let domain = try await app.request(.POST, "/api/v1/domains", token: admin, json: #"{"name":"\#(zone)","provider":"manual"}"#).decode(DomainDTO.self)
             let node = try await app.localServer(token: admin)
-            let addressed = try await app.request(.PUT, "/api/v1/servers/\(node.id)", token: admin, json: #"{"address":"127.0.0.1"}"#)
+            let addressed = try await app.request(.PATCH, "/api/v1/servers/\(node.id)", token: admin, json: #"{"address":"127.0.0.1"}"#)
             let package = "pub-\(UUID().uuidString.prefix(6).lowercased())"
             _ = try await InstallsTests.addCatalog(app, token: admin, package: package, version: "1.0.0", port: try InstallsTests.freePort())
             // act

@@ -10,11 +10,12 @@ import Testing
 
 /// A control plane with a real Caddy (its own ports and data) set as the proxy: `admin` is an
 /// admin token. Caddy is stopped afterwards, whatever happens.
-func withProxyApp(_ database: TestDatabase, _ body: (TestApp, CaddyTestServer, String) async throws -> Void) async throws {
+func withProxyApp(_ database: TestDatabase, configure: (inout Config) -> Void = { _ in },
+                  _ body: (TestApp, CaddyTestServer, String) async throws -> Void) async throws {
     try #require(CaddyTestServer.isAvailable, "\(CaddyTestServer.unavailableReason)")
     let caddy = try await CaddyTestServer.start()
     defer { caddy.stop() }
-    try await withApp(database) { app in
+    try await withApp(database, configure: configure) { app in
         let admin = try await app.token(role: .admin)
         let saved = try await app.request(.PUT, "/api/v1/proxy/settings", token: admin, json: """
         {"adminURL":"\(caddy.adminURL.absoluteString)","httpPort":\(caddy.httpPort),"httpsPort":\(caddy.httpsPort),"listenHost":"127.0.0.1"}

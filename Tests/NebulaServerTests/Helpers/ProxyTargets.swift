@@ -29,7 +29,7 @@ struct ProxyTargets {
         let created = try await services.proxy.createRoute(input, by: .system("test"))
         guard needsCaddy, CaddyTestServer.isAvailable else {
             let version = ProxyVersionRecord()
-            version.number = Int.random(in: 100_000...999_999)
+            version.number = (try await ProxyVersionRecord.query(on: app.app.db).max(\.$number) ?? 0) + 1
             version.config = "{}"
             version.sha256 = "0"
             version.routes = "[]"

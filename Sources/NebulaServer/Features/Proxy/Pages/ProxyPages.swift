@@ -63,7 +63,7 @@ enum ProxyPages {
                      upstreamStatus(route),
                      canOperate ? Div {
                          LinkButton("Edit", href: "/proxy?edit=\(route.id)#route-form")
-                         CSRFForm(action: "/proxy/routes/\(route.id)/test", csrfToken: csrf, classes: "inline-form") { SubmitButton("Test upstream", style: .secondary) }
+                         CSRFForm(action: "/proxy/routes/\(route.id)/test", csrfToken: csrf, classes: "inline-form") { SubmitButton("Test", style: .secondary) }
                          CSRFForm(action: "/proxy/routes/\(route.id)/delete", csrfToken: csrf, classes: "inline-form", confirm: "Delete the route \(route.host)?") {
                              hidden("revision", String(route.revision))
                              SubmitButton("Delete", style: .danger)
