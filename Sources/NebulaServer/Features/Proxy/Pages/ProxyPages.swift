@@ -340,7 +340,7 @@ enum ProxyPages {
     }
 
     static func banner(_ kind: Flash.Kind, _ message: String) -> any Component {
-        tag("div", [.value("class", "flash flash-" + kind.rawValue), .value("role", "status"), .value("data-proxy-banner", "")]) {
+        tag("div", [.value("class", "flash flash-" + kind.rawValue), .value("role", "status"), .value("data-proxy-banner", "true")]) {
             Icon.info
             Paragraph(message).class("flash-message")
         }
