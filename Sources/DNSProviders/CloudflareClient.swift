@@ -33,7 +33,7 @@ public struct DefaultCloudflareClient: DNSProvider {
     private let http: ProviderHTTP
 
     /// A client for the API described by `settings`.
-    public init(settings: CloudflareSettings, httpClient: HTTPClient = .shared) {
+    public init(settings: CloudflareSettings, httpClient: HTTPClient = DNSProviderHTTP.client) {
         self.settings = settings
         self.http = ProviderHTTP(client: httpClient, timeout: settings.timeout, provider: "Cloudflare",
                                  secret: settings.apiToken, headers: [("Authorization", "Bearer \(settings.apiToken)")])

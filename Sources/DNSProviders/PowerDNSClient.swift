@@ -29,7 +29,7 @@ public struct DefaultPowerDNSClient: DNSProvider {
     private let http: ProviderHTTP
 
     /// A client for the API described by `settings`.
-    public init(settings: PowerDNSSettings, httpClient: HTTPClient = .shared) {
+    public init(settings: PowerDNSSettings, httpClient: HTTPClient = DNSProviderHTTP.client) {
         self.settings = settings
         self.http = ProviderHTTP(client: httpClient, timeout: settings.timeout, provider: "PowerDNS",
                                  secret: settings.apiKey, headers: [("X-API-Key", settings.apiKey)])
@@ -49,7 +49,7 @@ public struct DefaultPowerDNSClient: DNSProvider {
 
     public func records(zone: String) async throws(DNSProviderError) -> [DNSRecord] {
         let zone = DNSName.loose(zone)
-        let reply = try await http.send(.GET, zoneURL(zone))
+        let reply = try await send(.GET, zoneURL(zone))
         guard reply.status == 200 else { throw failure(reply, zone: zone, doing: "reading the zone") }
         guard let object = JSONValue.object(reply.body), let rrsets = object["rrsets"] as? [[String: Any]] else {
             throw DNSProviderError(code: .invalidResponse, message: "PowerDNS answered the zone \(zone) without an rrsets list; is the API URL pointing at PowerDNS Authoritative?")
@@ -79,17 +79,31 @@ public struct DefaultPowerDNSClient: DNSProvider {
                 "records": set.contents.map { ["content": Self.wireContent(set.type, $0), "disabled": false] as [String: Any] },
             ]
         }
-        let reply = try await http.send(.PATCH, zoneURL(zone), json: JSONValue.encode(["rrsets": changes]))
+        let reply = try await send(.PATCH, zoneURL(zone), json: JSONValue.encode(["rrsets": changes]))
         guard reply.status == 204 || reply.status == 200 else { throw failure(reply, zone: zone, doing: "changing records") }
     }
 
     public func ensureZone(_ zone: String, nameservers: [String]) async throws(DNSProviderError) {
         let zone = DNSName.loose(zone)
         let body: [String: Any] = ["name": DNSName.canonical(zone), "kind": "Native", "nameservers": nameservers.map(DNSName.canonical)]
-        let reply = try await http.send(.POST, "\(base)/zones", json: JSONValue.encode(body))
+        let reply = try await send(.POST, "\(base)/zones", json: JSONValue.encode(body))
         switch reply.status {
         case 201, 200, 409: return  // 409 Conflict: the zone exists already
         default: throw failure(reply, zone: zone, doing: "creating the zone")
+        }
+    }
+
+    /// Sends a request, again after a short pause when PowerDNS answers 5xx: its backends fail
+    /// transiently under concurrent API writes (gsqlite3: "database is locked"), and every request
+    /// here is atomic and idempotent (a zone PATCH applies all or nothing; creating an existing
+    /// zone is a 409), so repeating one is safe. At most 5 attempts, about 1.5 s of pauses.
+    private func send(_ method: HTTPMethod, _ url: String, json: Data? = nil) async throws(DNSProviderError) -> ProviderHTTP.Reply {
+        var attempt = 0
+        while true {
+            let reply = try await http.send(method, url, json: json)
+            attempt += 1
+            guard reply.status >= 500, attempt < 5 else { return reply }
+            try? await Task.sleep(for: .milliseconds(100 << attempt))
         }
     }
 

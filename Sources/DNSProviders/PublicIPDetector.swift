@@ -17,7 +17,7 @@ public struct PublicIPDetector: Sendable {
     private let timeout: Duration
 
     /// A detector asking `endpoints`, waiting `timeout` for each.
-    public init(endpoints: [URL], httpClient: HTTPClient = .shared, timeout: Duration = .seconds(10)) {
+    public init(endpoints: [URL], httpClient: HTTPClient = DNSProviderHTTP.client, timeout: Duration = .seconds(10)) {
         self.endpoints = endpoints
         self.client = httpClient
         self.timeout = timeout

@@ -63,7 +63,7 @@ enum InstallPages {
                      },
                      Text(install.serverName ?? "—"),
                      InstallPages.badge(install.status),
-                     Div { for url in install.urls { tag("a", [.value("href", url), .value("rel", "noopener noreferrer")]) { Text(url) } } },
+                     Div { for url in (install.publicURL.map { [$0] } ?? []) + install.urls { tag("a", [.value("href", url), .value("rel", "noopener noreferrer")]) { Text(url) } } },
                      canOperate && install.updateAvailable != nil && (install.status == .running || install.status == .failed)
                         ? CSRFForm(action: "/apps/\(install.id)/upgrade", csrfToken: context.csrfToken, classes: "inline-form") { SubmitButton("Upgrade", style: .secondary) }
                         : Text("")]
@@ -87,7 +87,7 @@ enum InstallPages {
                     DetailList([
                         ("Server", tag("a", [.value("href", "/servers/\(install.serverId)")]) { Text(install.serverName ?? "server") }),
                         ("Package", tag("a", [.value("href", "/marketplace/\(install.package)")]) { Text("\(install.package) (\(install.source))") }),
-                        ("Open", Div { for url in install.urls { tag("a", [.value("href", url), .value("rel", "noopener noreferrer")]) { Text(url) } } }),
+                        ("Open", Div { for url in (install.publicURL.map { [$0] } ?? []) + install.urls { tag("a", [.value("href", url), .value("rel", "noopener noreferrer")]) { Text(url) } } }),
                         ("Ports", Text(install.ports.map(String.init).joined(separator: ", "))),
                         ("Settings", Text(install.values.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "  "))),
                         ("Secrets", Text(install.secretVariables.isEmpty ? "none" : install.secretVariables.map { InstallsService.secretName(install.name, $0) }.joined(separator: ", ") + " (in Secrets)")),
