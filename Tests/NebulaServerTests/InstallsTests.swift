@@ -321,11 +321,11 @@ extension TestEngine {
 }
 
 /// An app installed with a domain is published: proxy route through a real Caddy, DNS record in
-/// the managed domain, and it answers over HTTPS under its name.
+/// the managed domain, and it answers over HTTPS under its name; uninstalling takes both away.
 @Suite(.enabled(if: TestEngine.enabled && CaddyTestServer.isAvailable, "needs dockerd and Caddy: run with `make test`"))
 struct AppPublishingTests {
     @Test(arguments: TestDatabase.all)
-    func anAppInstalledWithADomainGetsItsRouteRecordAndHTTPS(_ database: TestDatabase) async throws {
+    func anAppInstalledWithADomainGetsItsRouteRecordAndHTTPSUntilUninstalled(_ database: TestDatabase) async throws {
         try await withProxyApp(database, configure: { $0.measuresLocalHost = true }) { app, caddy, admin in
             // setup: a managed domain, the local server's address (where Caddy runs), a catalog app
             let zone = "apps-\(UUID().uuidString.prefix(6).lowercased()).test"
@@ -359,11 +359,18 @@ struct AppPublishingTests {
             #expect(routes.body.contains(#""host":"\#(host)""#), "\(routes.body)")
             #expect(records.map { "\($0.name) \($0.type.rawValue) \($0.content)" } == ["\(host) A 127.0.0.1"])
             #expect(page.status == 200, "the app answers through Caddy over HTTPS as \(host): \(page)")
-            // cleanup: the app's containers
-            let removed = try await app.request(.DELETE, "/api/v1/marketplace/installs/\(accepted.install.id)?deleteData=true", token: admin)
-            if let removal = try? removed.decode(InstallsTests.Accepted.self) {
-                _ = try await app.waitForJob(removal.job.id, toBe: [.succeeded, .failed], timeout: .seconds(90))
-            }
+            // act: uninstalling takes the route and the record away again
+            let removal = try await app.request(.DELETE, "/api/v1/marketplace/installs/\(accepted.install.id)?deleteData=true", token: admin)
+                .decode(InstallsTests.Accepted.self)
+            let removed = try await app.waitForJob(removal.job.id, toBe: [.succeeded, .failed], timeout: .seconds(90))
+            let removalLog = try await InstallsTests.jobLog(app, removed.id)
+            let routesAfter = try await app.request(.GET, "/api/v1/proxy/routes", token: admin)
+            let recordsAfter = try await app.request(.GET, "/api/v1/domains/\(domain.id)/records", token: admin).decode(ListPage<DNSRecordDTO>.self).items
+            // verify
+            #expect(removed.status == .succeeded, "\(removalLog)")
+            #expect(removalLog.contains("proxy route \(host) removed"), "\(removalLog)")
+            #expect(!routesAfter.body.contains(host), "\(routesAfter.body)")
+            #expect(recordsAfter.isEmpty)
         }
     }
 }

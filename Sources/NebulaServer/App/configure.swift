@@ -130,7 +130,6 @@ private func buildServices(app: Application, config: Config, vault: Vault, isPos
                                          checkoutsDirectory: URL(fileURLWithPath: config.dataDirectory).appendingPathComponent("catalogs"), git: CatalogClone())
     let installs = InstallsService(db: db, audit: audit, events: events, jobs: jobs, secrets: secrets, marketplace: marketplace, containers: containers)
     jobs.register(AppUpgradeJob(installs: installs))
-    jobs.register(AppUninstallJob(installs: installs))
     let deploys = DeploysService(db: db, audit: audit, events: events, jobs: jobs, secrets: secrets, containers: containers)
     jobs.register(DeployBuildJob(deploys: deploys))
     jobs.register(DeployRollbackJob(deploys: deploys))
@@ -152,6 +151,7 @@ private func buildServices(app: Application, config: Config, vault: Vault, isPos
                              defaults: ProxyDefaults(adminURL: config.caddyAdminURL, httpPort: config.proxyHTTPPort, httpsPort: config.proxyHTTPSPort))
     let domains = DomainsService(db: db, audit: audit, events: events, secrets: secrets, httpClient: DNSProviderHTTP.client)
     jobs.register(AppInstallJob(installs: installs, publishing: AppPublishing(proxy: proxy, domains: domains)))
+    jobs.register(AppUninstallJob(installs: installs, publishing: AppPublishing(proxy: proxy, domains: domains)))
     let worker = config.runsJobWorker
         ? JobWorker(queue: jobs, concurrency: config.jobConcurrency, pollInterval: config.jobPollInterval, logger: logger)
         : nil

@@ -92,6 +92,46 @@ struct AppPublishing: Sendable {
         return log
     }
 
+    /// Undoes ``publish(_:by:)`` when the app is uninstalled: removes the routes to the app (and
+    /// the one for its host name), its DNS record set in a managed domain (pushed), and applies.
+    func unpublish(_ install: AppInstall, by actor: Actor) async -> [String] {
+        guard let host = install.domain, let id = install.id else { return [] }
+        var log: [String] = []
+        do {
+            let routes = try await ProxyRouteRecord.query(on: proxy.db).all().filter { route in
+                route.host == host || ProxyService.upstreams(route).contains { $0.kind == .app && ($0.install == id.uuidString || $0.install == install.name) }
+            }
+            for route in routes {
+                try await proxy.deleteRoute(try route.requireID(), revision: route.revision, by: actor)
+                log.append("proxy route \(route.host)\(route.pathPrefix) removed")
+            }
+            if !routes.isEmpty, try await proxy.currentSettings().configured {
+                let outcome = try await proxy.apply(ProxyApplyInput(), by: actor)
+                log.append("proxy configuration applied (version \(outcome.version?.number.description ?? "unchanged"))")
+            }
+        } catch let error as NebulaError {
+            log.append("could not remove the proxy route for \(host): \(error.message)")
+        } catch {
+            log.append("could not remove the proxy route for \(host): \(error)")
+        }
+        do {
+            if let domain = try await domains.domain(holding: host), let domainID = domain.id {
+                let removed = try await domains.removeRecords(in: domainID, named: host, types: [.A, .AAAA], by: actor)
+                if removed > 0, (try? DomainsService.kind(domain)) != .manual {
+                    _ = try await domains.push(domainID, by: actor)
+                    log.append("DNS: \(host) removed from \(domain.name) and pushed")
+                } else if removed > 0 {
+                    log.append("DNS: \(host) removed from \(domain.name) (manual domain: remove it at your DNS host)")
+                }
+            }
+        } catch let error as NebulaError {
+            log.append("DNS: could not remove \(host): \(error.message)")
+        } catch {
+            log.append("DNS: could not remove \(host): \(error)")
+        }
+        return log
+    }
+
     /// Where DNS should send people for the proxy: the local server's address (Caddy runs next to
     /// the control plane), else the public IPv4 dynamic DNS found last.
     private func proxyAddress() async throws -> String? {

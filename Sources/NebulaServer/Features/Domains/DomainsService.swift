@@ -244,6 +244,23 @@ struct DomainsService: Sendable {
         return created.map(Self.dto)
     }
 
+    /// Removes the records of `name` with one of `types` (what an uninstalled app published).
+    /// Answers how many were removed.
+    func removeRecords(in domainID: UUID, named name: String, types: [DNSRecordType], by actor: Actor) async throws -> Int {
+        try actor.require(.operator)
+        let domain = try await domainRecord(domainID)
+        let wanted = Set(types.map(\.rawValue))
+        let doomed = try await rows(of: domainID).filter { $0.name == name && wanted.contains($0.type) }
+        guard !doomed.isEmpty else { return 0 }
+        try await db.transaction { tx in
+            for row in doomed { try await row.delete(on: tx) }
+            try await Self.bumpRevision(domainID, on: tx)
+        }
+        try await audit.record("dns.record.delete", target: "domain:\(domain.name)", by: actor, detail: "\(name) (\(doomed.count) record(s))")
+        await events.publish(.dnsRecordsChanged, actor: actor.username, subject: "domain:\(domain.name)", data: ["change": "deleted", "name": name])
+        return doomed.count
+    }
+
     // MARK: Provider
 
     /// Makes the provider match Nebula: every set Nebula has is replaced where it differs, sets

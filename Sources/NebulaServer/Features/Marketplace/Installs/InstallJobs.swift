@@ -266,6 +266,8 @@ struct AppUninstallJob: JobHandler {
     var type: String { Self.type }
     var maxAttempts: Int { 1 }
     let installs: InstallsService
+    /// Takes the app's route and DNS record away again when it was published under a domain.
+    var publishing: AppPublishing?
 
     func run(_ job: JobContext) async throws {
         let (payload, install, node) = try await installs.jobTarget(job)
@@ -283,6 +285,10 @@ struct AppUninstallJob: JobHandler {
             for name in (try? JSONDecoder().decode([String].self, from: Data(install.secretNames.utf8))) ?? [] {
                 try? await installs.secrets.delete(name: InstallsService.secretName(install.name, name), by: .system("jobs"))
             }
+        }
+        if let publishing, let host = install.domain {
+            await job.log("Unpublishing \(host)…")
+            for line in await publishing.unpublish(install, by: .system("marketplace")) { await job.log("  " + line) }
         }
         try await install.delete(on: installs.db)
         try await installs.announce(install, action: "app.uninstalled", event: .appUninstalled, outcome: .success,
