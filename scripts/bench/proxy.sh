@@ -5,7 +5,7 @@
 #     check Caddy's running config, /load, record the version), median of BENCH_APPLIES (5) applies
 #     that each change one route so Caddy really reloads;
 #   - the size of the rendered config;
-#   - latency added by the proxy: wrk against a busybox httpd upstream directly, then through Caddy
+#   - latency added by the proxy: wrk against a keep-alive upstream (`caddy respond`) directly, then through Caddy
 #     over plain HTTP (a `tls off` route) and over HTTPS (a `tls internal` route for localhost).
 # Figures are also written to scripts/bench/last-proxy-results.txt.
 #
@@ -51,11 +51,11 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 unset DATABASE_URL
 
-# The upstream: busybox httpd serving a small file.
+# The upstream: `caddy respond` (keep-alive, a fixed body), so the upstream is not what the tail
+# measures (busybox httpd closes every connection: through a proxy that showed as ~1 s p99).
 UPSTREAM_PORT=$(free_port)
-mkdir -p "$TMP/www"
-printf 'hello from the upstream\n' >"$TMP/www/index.html"
-busybox httpd -f -p "127.0.0.1:$UPSTREAM_PORT" -h "$TMP/www" &
+XDG_DATA_HOME=$TMP/upstream XDG_CONFIG_HOME=$TMP/upstream \
+  /usr/bin/caddy respond --listen "127.0.0.1:$UPSTREAM_PORT" --body 'hello from the upstream' >"$TMP/upstream.log" 2>&1 &
 UPSTREAM_PID=$!
 wait_http_ok "http://127.0.0.1:$UPSTREAM_PORT/" 30 "$UPSTREAM_PID"
 
