@@ -146,6 +146,7 @@ let package = Package(
             name: "DNSProvidersTests",
             dependencies: [
                 "DNSProviders",
+                "NebulaTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -169,6 +170,7 @@ let package = Package(
             name: "AIProvidersTests",
             dependencies: [
                 "AIProviders",
+                "NebulaTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

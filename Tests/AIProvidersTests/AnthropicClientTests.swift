@@ -197,12 +197,13 @@ struct AnthropicClientTests {
     @Test func refusedPortIsUnreachableQuickly() async throws {
         // setup
         let port = try await closedTCPPort()
-        let client = AnthropicClient(baseURL: URL(string: "http://127.0.0.1:\(port)")!, apiKey: Self.key, timeout: .seconds(30))
+        let client = AnthropicClient(baseURL: URL(string: "http://127.0.0.1:\(port)")!, apiKey: Self.key, timeout: .seconds(90))
         let start = ContinuousClock.now
         // act
         let result = await collect(client.stream(hello))
         // verify
         #expect(result.providerError?.code == .unreachable)
-        #expect(ContinuousClock.now - start < .seconds(10))
+        // Refused at once, not retried until the 90 s deadline (a starved CI runner can take seconds).
+        #expect(ContinuousClock.now - start < .seconds(45))
     }
 }

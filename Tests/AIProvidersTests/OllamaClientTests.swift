@@ -144,7 +144,7 @@ struct OllamaClientTests {
     @Test func refusedPortIsUnreachableQuickly() async throws {
         // setup
         let port = try await closedTCPPort()
-        let client = OllamaClient(baseURL: URL(string: "http://127.0.0.1:\(port)")!, timeout: .seconds(30))
+        let client = OllamaClient(baseURL: URL(string: "http://127.0.0.1:\(port)")!, timeout: .seconds(90))
         let start = ContinuousClock.now
         // act
         var failure: AIProviderError?
@@ -153,7 +153,8 @@ struct OllamaClientTests {
         // verify
         #expect(failure?.code == .unreachable)
         #expect(result.providerError?.code == .unreachable)
-        #expect(ContinuousClock.now - start < .seconds(10))
+        // Refused at once, not retried until the 90 s deadline (a starved CI runner can take seconds).
+        #expect(ContinuousClock.now - start < .seconds(45))
     }
 
     @Test func pullStreamsProgress() async throws {

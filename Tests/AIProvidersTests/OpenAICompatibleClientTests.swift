@@ -194,7 +194,7 @@ struct OpenAICompatibleClientTests {
     @Test func refusedPortIsUnreachableQuickly() async throws {
         // setup
         let port = try await closedTCPPort()
-        let client = OpenAICompatibleClient(baseURL: URL(string: "http://127.0.0.1:\(port)/v1")!, apiKey: Self.key, timeout: .seconds(30))
+        let client = OpenAICompatibleClient(baseURL: URL(string: "http://127.0.0.1:\(port)/v1")!, apiKey: Self.key, timeout: .seconds(90))
         let start = ContinuousClock.now
         // act
         let result = await collect(client.stream(hello))
@@ -203,7 +203,8 @@ struct OpenAICompatibleClientTests {
         // verify
         #expect(result.providerError?.code == .unreachable)
         #expect(modelsError?.code == .unreachable)
-        #expect(ContinuousClock.now - start < .seconds(10))
+        // Refused at once, not retried until the 90 s deadline (a starved CI runner can take seconds).
+        #expect(ContinuousClock.now - start < .seconds(45))
     }
 
     @Test func slowServerIsTimedOut() async throws {

@@ -179,11 +179,11 @@ struct SSHExecTests {
         let identity = try server.authorizedIdentity()
         let localUname = try LocalCommand.run("/bin/uname", ["-srm"]).text.trimmingCharacters(in: .whitespacesAndNewlines)
         // act
-        let report = try await client.testConnection(to: try server.target(), identity: identity, hostKey: .trustOnFirstUse, timeout: .seconds(20))
+        let report = try await client.testConnection(to: try server.target(), identity: identity, hostKey: .trustOnFirstUse, timeout: .seconds(60))
         // verify: the server is this machine
         #expect(report.system == localUname)
         #expect(report.hostKey == (try server.hostKey()))
         #expect(report.hostKeyFingerprint == (try LocalCommand.sshKeygenFingerprint(ofKeyFile: server.hostKeyPubPath)))
-        #expect(report.duration < .seconds(20))
+        #expect(report.duration > .zero && report.duration < .seconds(60), "the duration is measured: \(report.duration)")
     }
 }

@@ -158,7 +158,7 @@ struct CaddyAdminTests {
     @Test func closedPortIsUnreachableQuickly() async throws {
         // setup
         let port = try LoopbackPorts.freePort()
-        let admin = DefaultCaddyAdminClient(adminURL: URL(string: "http://127.0.0.1:\(port)")!)
+        let admin = DefaultCaddyAdminClient(adminURL: URL(string: "http://127.0.0.1:\(port)")!, timeout: .seconds(90))
         let started = ContinuousClock.now
         // act
         let error = await #expect(throws: CaddyAdminError.self) { try await admin.currentConfig() }
@@ -166,7 +166,8 @@ struct CaddyAdminTests {
         // verify
         #expect(error?.code == .unreachable, "\(String(describing: error))")
         #expect(loadError?.code == .unreachable)
-        #expect(ContinuousClock.now - started < .seconds(5))
+        // Refused at once, not retried until the 90 s deadline (a starved CI runner took 8 s for both calls).
+        #expect(ContinuousClock.now - started < .seconds(45))
         #expect(error?.description.contains("127.0.0.1:\(port)") == true)
     }
 }

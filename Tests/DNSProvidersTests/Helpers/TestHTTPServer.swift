@@ -1,4 +1,5 @@
 import Foundation
+import NebulaTestSupport
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -120,10 +121,8 @@ func withTestHTTPServer<T>(_ respond: @escaping @Sendable (TestHTTPServer.Reques
     }
 }
 
-/// A 127.0.0.1 TCP port nothing listens on (a server was bound there and closed).
+/// A 127.0.0.1 TCP port nothing listens on.
 func closedTCPPort() async throws -> Int {
-    let server = try await TestHTTPServer.start { _ in .init() }
-    let port = server.port
-    await server.stop()
-    return port
+    // Below the ephemeral range, so a server another test binds to port 0 is never handed it.
+    try LoopbackPorts.freePort()
 }
