@@ -370,7 +370,7 @@ extension Route {
                     response = try await app.request(route.method, targets.path(for: route), token: adminToken, json: targets.body(example))
                 }
                 // verify
-                #expect(response.status.code < 400, "\(route.label) → \(response.status.code): \(response.body.prefix(300))")
+                #expect(response.status.code < 400, "\(route.label) → \(response.status.code): \(response.body.prefix(2000))")
                 let after = try await app.auditEntries(action: action).filter { peerDecides || $0.outcome == .success }.count
                 #expect(after == before + 1, "\(route.label) did not record \(action)")
             }
