@@ -76,6 +76,10 @@ def flash_text(driver):
         return " ".join(f.text for f in flashes)
     except StaleElementReferenceException:  # the page changed under us: ask again on the next poll
         return ""
+    except WebDriverException as error:  # Chromium's own words for the same race
+        if "does not belong to the document" in str(error):
+            return ""
+        raise
 
 
 def accept_confirm(driver, timeout=5):
