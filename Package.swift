@@ -75,6 +75,7 @@ let package = Package(
                 "NotificationChannels",
                 "DNSProviders",
                 "ProxyAdmin",
+                "AIProviders",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Vapor", package: "vapor"),
                 .product(name: "Fluent", package: "fluent"),
@@ -253,10 +254,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // Test peers more than one test target starts (the SMTP server).
+        // Test peers more than one test target starts (the SMTP server, the loopback HTTP server, the fake model server).
         .target(
             name: "NebulaTestSupport",
-            dependencies: ["ProxyAdmin"],
+            dependencies: [
+                "ProxyAdmin",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
             path: "Tests/Support",
             swiftSettings: swiftSettings
         ),

@@ -178,11 +178,25 @@ public struct AIProviderError: Error, Sendable, CustomStringConvertible {
     public var code: Code
     /// One or two sentences: what failed, the provider's own words when it gave any, and what to do.
     public var message: String
+    /// The HTTP status the provider answered with, when the failure was an HTTP error answer.
+    public var httpStatus: Int?
 
     /// An error of kind `code`.
-    public init(code: Code, message: String) {
+    public init(code: Code, message: String, httpStatus: Int? = nil) {
         self.code = code
         self.message = message
+        self.httpStatus = httpStatus
+    }
+
+    /// Whether the failure says the provider is unwell (down, overloaded, failing), as opposed to
+    /// a problem with this one request (an unknown model, a request it refused with a 4xx).
+    /// Circuit breakers count only these.
+    public var isProviderFailure: Bool {
+        switch code {
+        case .modelNotFound: false
+        case .rejected: (httpStatus ?? 500) >= 500
+        default: true
+        }
     }
 
     public var description: String { message }

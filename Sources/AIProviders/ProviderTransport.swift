@@ -57,7 +57,7 @@ struct ProviderTransport: Sendable {
     /// The error with `secret` replaced by `***` wherever it appears.
     func scrub(_ error: AIProviderError) -> AIProviderError {
         guard let secret, secret.count >= 4 else { return error }
-        return AIProviderError(code: error.code, message: error.message.replacingOccurrences(of: secret, with: "***"))
+        return AIProviderError(code: error.code, message: error.message.replacingOccurrences(of: secret, with: "***"), httpStatus: error.httpStatus)
     }
 
     func target(_ url: String) -> String {
@@ -93,7 +93,7 @@ struct ProviderTransport: Sendable {
         let said = providerMessage.map { " It said: \(String($0.prefix(500)))" } ?? ""
         let code = providerCode?.lowercased() ?? ""
         let lowerMessage = providerMessage?.lowercased() ?? ""
-        let error: AIProviderError
+        var error: AIProviderError
         if status == 401 || status == 403 || code.contains("authentication") || code == "invalid_api_key" {
             error = AIProviderError(code: .authenticationFailed, message: "\(provider) refused the API key (HTTP \(status)).\(said) Check the key in the provider's settings.")
         } else if code == "model_not_found" || (status == 404 && (model != nil || lowerMessage.contains("model"))) {
@@ -108,6 +108,7 @@ struct ProviderTransport: Sendable {
         } else {
             error = AIProviderError(code: .rejected, message: "\(provider) refused the request (HTTP \(status)).\(said)")
         }
+        error.httpStatus = status
         return scrub(error)
     }
 

@@ -1,5 +1,6 @@
 import AIProviders
 import Foundation
+import NebulaTestSupport
 import NIOHTTP1
 import Testing
 

@@ -1,5 +1,6 @@
 import DNSProviders
 import Foundation
+import NebulaTestSupport
 import Testing
 
 /// DefaultCloudflareClient against FakeCloudflare, a loopback server speaking API v4.
@@ -13,7 +14,7 @@ import Testing
         let fake = FakeCloudflare(zone: Self.zone, token: Self.token)
         await fake.seed(seed)
         try await withTestHTTPServer({ request in await fake.handle(request) }) { server in
-            let url = try #require(URL(string: "\(server.url)/client/v4"))
+            let url = try #require(URL(string: "\(server.url.absoluteString)/client/v4"))
             let client = DefaultCloudflareClient(settings: CloudflareSettings(baseURL: url, apiToken: token, timeout: .seconds(30)))
             try await body(fake, client)
         }

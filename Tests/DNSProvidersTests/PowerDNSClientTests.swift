@@ -1,5 +1,6 @@
 import DNSProviders
 import Foundation
+import NebulaTestSupport
 import Testing
 
 /// DefaultPowerDNSClient and PropagationChecker against the real PowerDNS that `start_pdns`

@@ -1,5 +1,6 @@
 import DNSProviders
 import Foundation
+import NebulaTestSupport
 import NIOHTTP1
 import Testing
 
@@ -18,7 +19,7 @@ import Testing
             case "/fail": .init(status: .internalServerError, body: "oops")
             default: .init(status: .notFound)
             }
-        }) { server in try await body(server.url) }
+        }) { server in try await body(server.url.absoluteString) }
     }
 
     func detector(_ urls: [String]) throws -> PublicIPDetector {

@@ -5,7 +5,7 @@ import Glibc
 import Darwin
 #endif
 
-/// Plain-socket helpers for test peers (this target has no NIO).
+/// Plain-socket helpers for test peers (no NIO: usable from a synchronous context).
 public enum LoopbackPorts {
     /// A TCP port on 127.0.0.1 that nothing listens on right now. Picked at random from 20000–31999,
     /// below the kernel's ephemeral range (32768–60999), so a server another test binds to port 0 meanwhile

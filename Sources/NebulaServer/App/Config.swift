@@ -67,6 +67,12 @@ public struct Config: Sendable {
     /// The ports Caddy serves sites on, used while the proxy settings name none.
     public var proxyHTTPPort = 80
     public var proxyHTTPSPort = 443
+    /// Failures in a row after which the AI router stops calling a provider (`NEBULA_AI_BREAKER_FAILURES`).
+    public var aiBreakerFailures = 3
+    /// How long an opened AI circuit refuses requests before one probe (`NEBULA_AI_BREAKER_COOLDOWN_SECONDS`).
+    public var aiBreakerCooldown: Duration = .seconds(30)
+    /// How often provider health and model lists are refreshed (`NEBULA_AI_HEALTH_INTERVAL_SECONDS`).
+    public var aiHealthInterval: Duration = .seconds(60)
 
     public init(dataDirectory: String, database: Database, masterKey: MasterKeySource) {
         self.dataDirectory = dataDirectory
@@ -175,6 +181,9 @@ public struct Config: Sendable {
         }
         config.proxyHTTPPort = try integer(env, "NEBULA_PROXY_HTTP_PORT", default: config.proxyHTTPPort, in: 1...65535)
         config.proxyHTTPSPort = try integer(env, "NEBULA_PROXY_HTTPS_PORT", default: config.proxyHTTPSPort, in: 1...65535)
+        config.aiBreakerFailures = try integer(env, "NEBULA_AI_BREAKER_FAILURES", default: config.aiBreakerFailures, in: 1...100)
+        config.aiBreakerCooldown = .seconds(try integer(env, "NEBULA_AI_BREAKER_COOLDOWN_SECONDS", default: 30, in: 1...3600))
+        config.aiHealthInterval = .seconds(try integer(env, "NEBULA_AI_HEALTH_INTERVAL_SECONDS", default: 60, in: 5...86400))
         if let level = nonEmpty(env["NEBULA_LOG_LEVEL"]) {
             guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(level) else {
                 throw ConfigError(variable: "NEBULA_LOG_LEVEL", problem: "must be one of trace, debug, info, notice, warning, error, critical")

@@ -25,6 +25,7 @@ enum Migrations {
         CreateDomains(),
         CreateProxy(),
         AddAppInstallDomain(),
+        CreateAI(),
     ]
 }
 

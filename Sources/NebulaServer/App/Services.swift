@@ -41,6 +41,10 @@ final class NebulaServices: Sendable {
     let dynamicDNS: DynamicDNSScheduler
     let proxy: ProxyService
     let certificateMonitor: CertificateMonitor
+    let ai: AIService
+    let aiRouter: AIRouter
+    let aiConversations: AIConversations
+    let aiHealth: AIHealthMonitor
 
     init(config: Config, vault: Vault, audit: AuditLog, events: EventBus, jobs: JobQueue, worker: JobWorker?,
          identity: IdentityService, secrets: SecretsService, settings: SettingsService, metrics: ServerMetrics,
@@ -50,7 +54,8 @@ final class NebulaServices: Sendable {
          automation: AutomationService, automationBackground: AutomationBackground,
          monitoring: MonitoringService, checkScheduler: CheckScheduler, incidentTimeline: IncidentTimelineListener,
          domains: DomainsService, dynamicDNS: DynamicDNSScheduler,
-         proxy: ProxyService, certificateMonitor: CertificateMonitor) {
+         proxy: ProxyService, certificateMonitor: CertificateMonitor,
+         ai: AIService, aiConversations: AIConversations, aiHealth: AIHealthMonitor) {
         self.config = config
         self.vault = vault
         self.audit = audit
@@ -84,6 +89,10 @@ final class NebulaServices: Sendable {
         self.dynamicDNS = dynamicDNS
         self.proxy = proxy
         self.certificateMonitor = certificateMonitor
+        self.ai = ai
+        self.aiRouter = AIRouter(service: ai)
+        self.aiConversations = aiConversations
+        self.aiHealth = aiHealth
         self.agents = agents
     }
 }

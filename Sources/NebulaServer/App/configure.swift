@@ -99,6 +99,7 @@ public func configure(_ app: Application, config: Config, options: RuntimeOption
         if config.runsJobWorker { services.checkScheduler.start() }
         if config.runsJobWorker { services.dynamicDNS.start() }
         if config.runsJobWorker { services.certificateMonitor.start() }
+        services.aiHealth.start()
         services.incidentTimeline.start()
     }
     app.lifecycle.use(BackgroundWorkLifecycle(services: services))
@@ -152,6 +153,8 @@ private func buildServices(app: Application, config: Config, vault: Vault, isPos
     let domains = DomainsService(db: db, audit: audit, events: events, secrets: secrets, httpClient: DNSProviderHTTP.client)
     jobs.register(AppInstallJob(installs: installs, publishing: AppPublishing(proxy: proxy, domains: domains)))
     jobs.register(AppUninstallJob(installs: installs, publishing: AppPublishing(proxy: proxy, domains: domains)))
+    let ai = AIService(db: db, audit: audit, events: events, secrets: secrets,
+                       breakers: AIBreakers(failureThreshold: config.aiBreakerFailures, cooldown: config.aiBreakerCooldown))
     let worker = config.runsJobWorker
         ? JobWorker(queue: jobs, concurrency: config.jobConcurrency, pollInterval: config.jobPollInterval, logger: logger)
         : nil
@@ -172,7 +175,9 @@ private func buildServices(app: Application, config: Config, vault: Vault, isPos
                     monitoring: monitoring, checkScheduler: CheckScheduler(monitoring: monitoring, events: events, logger: logger),
                     incidentTimeline: IncidentTimelineListener(monitoring: monitoring, events: events, logger: logger),
                     domains: domains, dynamicDNS: DynamicDNSScheduler(domains: domains, logger: logger),
-                    proxy: proxy, certificateMonitor: CertificateMonitor(proxy: proxy, logger: logger))
+                    proxy: proxy, certificateMonitor: CertificateMonitor(proxy: proxy, logger: logger),
+                    ai: ai, aiConversations: AIConversations(db: db, audit: audit),
+                    aiHealth: AIHealthMonitor(ai: ai, interval: config.aiHealthInterval, logger: logger))
 }
 
 /// Stops background work before the application (and its database pool) shuts down.
@@ -189,6 +194,7 @@ struct BackgroundWorkLifecycle: LifecycleHandler {
         await services.checkScheduler.stop()
         await services.dynamicDNS.stop()
         await services.certificateMonitor.stop()
+        await services.aiHealth.stop()
         await services.agents.connections.closeAll()
         await services.worker?.stop()
         await services.events.stop()

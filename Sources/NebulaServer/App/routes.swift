@@ -25,6 +25,8 @@ func routes(_ app: Application) throws {
     try api.register(collection: MonitoringController())
     try api.register(collection: DomainsController())
     try api.register(collection: ProxyController())
+    try api.register(collection: AIController())
+    try api.register(collection: OpenAIGatewayController())
     try app.register(collection: WebPages())
     try app.register(collection: VendorFiles())
 }

@@ -1,4 +1,5 @@
 import Foundation
+import NebulaTestSupport
 import NIOHTTP1
 
 /// A Cloudflare API v4 stand-in over loopback HTTP, validating every request like the real one:

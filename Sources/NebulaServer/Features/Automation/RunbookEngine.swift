@@ -417,9 +417,10 @@ struct RunbookEngine: Sendable {
         run.finishedAt = Date()
         run.approvalStep = nil
         run.approvalDeadline = nil
-        try await run.update(on: db)
-        // Nothing after the end: steps that never started are recorded as skipped.
+        // Nothing after the end: steps that never started are recorded as skipped — before the run
+        // itself is final, so whoever sees the final status also sees no step left pending.
         try await skipRemaining(try await loadJournal(runID), note: "the run ended \(status.rawValue)")
+        try await run.update(on: db)
         try await service.log(runID, step: nil, "run \(status.rawValue)" + (error.map { ": \($0)" } ?? ""))
         let kind = (try? await RunbookRecord.find(run.runbookID, on: db))?.kind
         await service.events.publish(kind == "workflow" ? .workflowRunFinished : .runbookRunFinished, actor: run.createdBy, subject: "run:\(runID)",

@@ -92,7 +92,11 @@ struct NebulaErrorMiddleware: AsyncMiddleware {
         var headers = problem.headers
         let wantsJSON = request.url.path.hasPrefix("/api/") || request.headers.accept.mediaTypes.first == .json
         let body: Response.Body
-        if wantsJSON {
+        if request.url.path.hasPrefix(OpenAIGatewayController.prefix) {
+            // Tools that speak OpenAI read OpenAI's error shape.
+            headers.contentType = .json
+            body = .init(data: (try? JSONEncoder().encode(OpenAIErrorBody(status: problem.status, code: problem.code, message: problem.message))) ?? Data())
+        } else if wantsJSON {
             headers.contentType = .json
             let encoded = problem.problems.isEmpty
                 ? (try? JSONEncoder().encode(APIErrorBody(code: problem.code, message: problem.message))) ?? Data()
