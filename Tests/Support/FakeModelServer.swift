@@ -236,7 +236,10 @@ public final class FakeModelServer: Sendable {
 
         /// The installed name `model` refers to (`x` and `x:latest` are the same model), or nil.
         func resolve(_ model: String) -> String? {
-            let installed = state.withLockedValue { $0.installed }
+            Self.resolve(model, in: state.withLockedValue { $0.installed })
+        }
+
+        static func resolve(_ model: String, in installed: [String]) -> String? {
             func bare(_ name: String) -> String { name.hasSuffix(":latest") ? String(name.dropLast(7)) : name }
             return installed.first { $0 == model } ?? installed.first { bare($0) == bare(model) }
         }
@@ -601,7 +604,7 @@ public final class FakeModelServer: Sendable {
             let box = self.state
             let install: @Sendable () -> Void = {
                 box.withLockedValue { state in
-                    if !state.installed.contains(asked) { state.installed.append(asked) }
+                    if Self.resolve(asked, in: state.installed) == nil { state.installed.append(asked) }
                 }
             }
             guard body?["stream"] as? Bool ?? true else {
@@ -621,11 +624,11 @@ public final class FakeModelServer: Sendable {
             }
             lines += progress
             lines += ["verifying sha256 digest", "writing manifest"].map { Self.json(["status": $0]) }
-            // The model is listed once the last line went out, as Ollama lists it after `success`.
-            var reply = Reply(headers: [("Content-Type", "application/x-ndjson")], chunks: lines.map { $0 + "\n" }, delay: delay)
-            reply.chunks?.append(Self.json(["status": "success"]) + "\n")
-            reply.whenSent = install
-            return reply
+            lines.append(Self.json(["status": "success"]))
+            // Listed from the moment `success` goes out, as Ollama lists it once the pull succeeded.
+            let last = lines.count - 1
+            return Reply(headers: [("Content-Type", "application/x-ndjson")], chunks: lines.map { $0 + "\n" }, delay: delay,
+                         beforeChunk: { index in if index == last { install() } })
         }
 
         // MARK: Anthropic

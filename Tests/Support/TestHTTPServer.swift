@@ -46,12 +46,13 @@ public final class TestHTTPServer: Sendable {
         public var pauseBefore: [Int: Duration]
         /// Close the connection after the chunks instead of ending the body.
         public var abort: Bool
-        /// Called once the whole reply was written (never for an aborted reply or a broken connection).
-        public var whenSent: (@Sendable () -> Void)?
+        /// Called with a chunk's index just before the chunk is written (e.g. to change state the
+        /// moment a final line goes out).
+        public var beforeChunk: (@Sendable (Int) -> Void)?
 
         public init(status: HTTPResponseStatus = .ok, body: String = "", headers: [(String, String)] = [("Content-Type", "application/json")],
                     chunks: [String]? = nil, delay: Duration = .milliseconds(20), pauseBefore: [Int: Duration] = [:], abort: Bool = false,
-                    whenSent: (@Sendable () -> Void)? = nil) {
+                    beforeChunk: (@Sendable (Int) -> Void)? = nil) {
             self.status = status
             self.body = body
             self.headers = headers
@@ -59,7 +60,7 @@ public final class TestHTTPServer: Sendable {
             self.delay = delay
             self.pauseBefore = pauseBefore
             self.abort = abort
-            self.whenSent = whenSent
+            self.beforeChunk = beforeChunk
         }
 
         /// A whole JSON body.
@@ -139,6 +140,7 @@ public final class TestHTTPServer: Sendable {
                         try await outbound.write(.head(HTTPResponseHead(version: received.version, status: reply.status, headers: headers)))
                         for (index, chunk) in chunks.enumerated() {
                             if let pause = reply.pauseBefore[index] { try await Task.sleep(for: pause) }
+                            reply.beforeChunk?(index)
                             try await outbound.write(.body(.byteBuffer(ByteBuffer(string: chunk))))
                             try await Task.sleep(for: reply.delay)
                         }
@@ -149,7 +151,6 @@ public final class TestHTTPServer: Sendable {
                         try await outbound.write(.body(.byteBuffer(ByteBuffer(string: reply.body))))
                     }
                     try await outbound.write(.end(nil))
-                    reply.whenSent?()
                 }
             }
         }
