@@ -239,6 +239,15 @@ struct OpenAIErrorBody: Codable, Sendable {
         var type: String
         var param: String?
         var code: String
+
+        // OpenAI always sends `param`, null when no parameter is to blame.
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(message, forKey: .message)
+            try container.encode(type, forKey: .type)
+            try container.encode(param, forKey: .param)
+            try container.encode(code, forKey: .code)
+        }
     }
     var error: Detail
 
