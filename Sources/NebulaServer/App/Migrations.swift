@@ -26,6 +26,7 @@ enum Migrations {
         CreateProxy(),
         AddAppInstallDomain(),
         CreateAI(),
+        CreateAIAgents(),
     ]
 }
 

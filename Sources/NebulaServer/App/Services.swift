@@ -45,6 +45,8 @@ final class NebulaServices: Sendable {
     let aiRouter: AIRouter
     let aiConversations: AIConversations
     let aiHealth: AIHealthMonitor
+    /// Jarvis agent runs of this process (see ``AgentExecutionWatch``).
+    let aiAgentWatch = AgentExecutionWatch()
 
     init(config: Config, vault: Vault, audit: AuditLog, events: EventBus, jobs: JobQueue, worker: JobWorker?,
          identity: IdentityService, secrets: SecretsService, settings: SettingsService, metrics: ServerMetrics,

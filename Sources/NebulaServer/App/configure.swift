@@ -100,6 +100,7 @@ public func configure(_ app: Application, config: Config, options: RuntimeOption
         if config.runsJobWorker { services.dynamicDNS.start() }
         if config.runsJobWorker { services.certificateMonitor.start() }
         services.aiHealth.start()
+        services.aiAgentWatch.start(db: app.db, logger: app.logger)
         services.incidentTimeline.start()
     }
     app.lifecycle.use(BackgroundWorkLifecycle(services: services))
@@ -155,6 +156,7 @@ private func buildServices(app: Application, config: Config, vault: Vault, isPos
     jobs.register(AppUninstallJob(installs: installs, publishing: AppPublishing(proxy: proxy, domains: domains)))
     let ai = AIService(db: db, audit: audit, events: events, secrets: secrets,
                        breakers: AIBreakers(failureThreshold: config.aiBreakerFailures, cooldown: config.aiBreakerCooldown))
+    jobs.register(AIModelPullJob(models: AIModelManagement(ai: ai, jobs: jobs)))
     let worker = config.runsJobWorker
         ? JobWorker(queue: jobs, concurrency: config.jobConcurrency, pollInterval: config.jobPollInterval, logger: logger)
         : nil
@@ -195,6 +197,7 @@ struct BackgroundWorkLifecycle: LifecycleHandler {
         await services.dynamicDNS.stop()
         await services.certificateMonitor.stop()
         await services.aiHealth.stop()
+        await services.aiAgentWatch.stop()
         await services.agents.connections.closeAll()
         await services.worker?.stop()
         await services.events.stop()

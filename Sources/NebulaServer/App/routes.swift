@@ -26,7 +26,11 @@ func routes(_ app: Application) throws {
     try api.register(collection: DomainsController())
     try api.register(collection: ProxyController())
     try api.register(collection: AIController())
+    try api.register(collection: AIAgentsController())
+    try api.register(collection: AIModelsController())
     try api.register(collection: OpenAIGatewayController())
     try app.register(collection: WebPages())
+    try app.register(collection: AIWebPages())
+    try app.register(collection: AIProviderPages())
     try app.register(collection: VendorFiles())
 }

@@ -24,7 +24,7 @@ struct AIController: RouteCollection {
                         tag: tag, request: AIProviderUpdateDoc.doc, response: AIProviderDoc.doc, use: update)
         routes.endpoint(.DELETE, provider, role: .admin, audit: "ai.provider.delete", summary: "Remove a provider (its own vault key too)", tag: tag,
                         status: .noContent, use: delete)
-        routes.endpoint(.POST, provider + ["check"], role: .viewer, summary: "Check the provider now: health, latency and its model list", tag: tag,
+        routes.endpoint(.POST, provider + ["check"], role: .viewer, audit: "ai.provider.check", summary: "Check the provider now: health, latency and its model list", tag: tag,
                         response: AIProviderDoc.doc, use: check)
         routes.endpoint(.GET, ai + ["models"], role: .viewer, summary: "Every model of every enabled provider, local first", tag: tag,
                         response: AIModelListDoc.doc, use: models)

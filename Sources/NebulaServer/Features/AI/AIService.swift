@@ -130,6 +130,7 @@ struct AIService: Sendable {
         try actor.require(.viewer)
         let record = try await providerRecord(id)
         _ = try await checkHealth(record)
+        try await audit.record("ai.provider.check", target: "ai-provider:\(record.name)", by: actor, detail: record.health)
         return try await dto(record)
     }
 

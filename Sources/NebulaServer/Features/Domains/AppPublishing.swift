@@ -143,6 +143,6 @@ struct AppPublishing: Sendable {
     }
 
     static func isIPAddress(_ text: String) -> Bool {
-        (try? DNSRecordValidator.validate(DNSRecord(name: "x.invalid", type: text.contains(":") ? .AAAA : .A, content: text, ttl: 300), zone: "invalid")) != nil
+        DNSRecordValidator.isIPAddress(text)
     }
 }

@@ -367,13 +367,15 @@ struct DomainsService: Sendable {
         }
         let incoming = found.filter { !Self.isProviderOwned(DNSRRSet(name: $0.name, type: $0.type, ttl: $0.ttl, contents: [$0.content]), zone: domain.name) }
             .map { PortableRecord(name: $0.name + ".", type: $0.type.rawValue, content: $0.content, ttl: $0.ttl) }
+        let wasInSync = domain.pushedRevision == domain.revision
         let outcome = try await importRecords(domain, incoming.enumerated().map { ($0.offset + 1, $0.element) }, replace: false, dryRun: false,
                                               skipConflicting: true, by: actor)
         if outcome.applied {
             // What came from the provider is Nebula's to manage from now on.
             let keys = Set(Self.list(domain.pushedSets)).union(Self.sets(try await rows(of: domainID).map(Self.plain)).keys)
             domain.pushedSets = try Self.json(keys.sorted())
-            if domain.pushedRevision == domain.revision - (outcome.added > 0 ? 1 : 0) { domain.pushedRevision = domain.revision }
+            // The copied records are at the provider already: a domain in sync before stays in sync.
+            if wasInSync { domain.pushedRevision = domain.revision }
             try await domain.update(on: db)
         }
         return outcome

@@ -153,6 +153,8 @@ struct Icon: Component {
     static var info: Icon { Icon(paths: ["M12 21a9 9 0 1 0 0-18 9 9 0 0 0 0 18z", "M12 11v5", "M12 8h.01"]) }
     static var inbox: Icon { Icon(paths: ["M22 12h-6l-2 3h-4l-2-3H2", "M5.45 5.11 2 12v6a2 2 0 0 0 2 2h16a2 2 0 0 0 2-2v-6l-3.45-6.89A2 2 0 0 0 16.76 4H7.24a2 2 0 0 0-1.79 1.11z"]) }
     static var arrowRight: Icon { Icon(paths: ["M5 12h14", "M13 6l6 6-6 6"]) }
+    static var sparkle: Icon { Icon(paths: ["M12 3l1.8 5.2L19 10l-5.2 1.8L12 17l-1.8-5.2L5 10l5.2-1.8z", "M19 15l.8 2.2L22 18l-2.2.8L19 21l-.8-2.2L16 18l2.2-.8z"]) }
+    static var chip: Icon { Icon(paths: ["M7 7h10v10H7z", "M10 10h4v4h-4z", "M9 3v4", "M15 3v4", "M9 17v4", "M15 17v4", "M3 9h4", "M3 15h4", "M17 9h4", "M17 15h4"]) }
 }
 
 /// The product mark: a four-point star on a violet-to-cyan tile (colours come from app.css).
@@ -175,7 +177,7 @@ struct BrandMark: Component {
 /// A top-level destination in the sidebar. Every signed-in user sees all of them; pages mark and
 /// guard admin-only actions themselves.
 enum NavItem: String, CaseIterable, Sendable {
-    case overview, servers, containers, deploys, marketplace, apps, jobs, domains, proxy, checks, automation, notifications, audit, users, secrets, settings
+    case overview, servers, containers, deploys, marketplace, apps, jobs, domains, proxy, jarvis, aiProviders, checks, automation, notifications, audit, users, secrets, settings
 
     /// The label shown in the navigation.
     var title: String {
@@ -188,6 +190,8 @@ enum NavItem: String, CaseIterable, Sendable {
         case .apps: "Installed apps"
         case .domains: "Domains & DNS"
         case .proxy: "Proxy"
+        case .jarvis: "Jarvis"
+        case .aiProviders: "Providers"
         case .checks: "Monitoring"
         case .automation: "Automation"
         case .notifications: "Notifications"
@@ -204,6 +208,7 @@ enum NavItem: String, CaseIterable, Sendable {
         switch self {
         case .overview: "/"
         case .automation: "/runbooks"
+        case .aiProviders: "/ai"
         default: "/" + rawValue
         }
     }
@@ -219,6 +224,8 @@ enum NavItem: String, CaseIterable, Sendable {
         case .apps: .apps
         case .domains: .globe
         case .proxy: .arrowRight
+        case .jarvis: .sparkle
+        case .aiProviders: .chip
         case .checks: .alert
         case .automation: .automation
         case .notifications: .bell
@@ -235,6 +242,7 @@ enum NavItem: String, CaseIterable, Sendable {
         switch self {
         case .overview, .servers, .containers, .deploys, .marketplace, .apps, .jobs: "Operate"
         case .domains, .proxy: "Network"
+        case .jarvis, .aiProviders: "AI"
         case .checks, .automation, .notifications: "Watch and heal"
         case .audit, .users, .secrets, .settings: "Administer"
         }

@@ -2,11 +2,11 @@ import Foundation
 import Vapor
 
 /// `/vendor/…`: front-end libraries installed by Debian packages under `/usr/share/javascript`
-/// (Chart.js from `libjs-chart.js`). Pages work without them, less richly.
+/// (Chart.js from `libjs-chart.js`, marked from `libjs-marked`, highlight.js from `libjs-highlight.js`). Pages work without them, less richly.
 struct VendorFiles: RouteCollection {
     static let root = "/usr/share/javascript"
     /// Only these libraries are served, never the whole directory.
-    static let allowed: Set<String> = ["chart.js"]
+    static let allowed: Set<String> = ["chart.js", "marked", "highlight.js"]
 
     func boot(routes: any RoutesBuilder) throws {
         routes.on(.GET, "vendor", "**", use: serve).userInfo[AnySendableHashable(Endpoint.userInfoKey)] =
