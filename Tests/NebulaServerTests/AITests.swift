@@ -111,6 +111,37 @@ import Testing
     }
 
     @Test(arguments: TestDatabase.all)
+    func anthropicAnswersThroughTheGatewayWithToolCallsAssembled(_ database: TestDatabase) async throws {
+        let key = "sk-ant-\(UUID().uuidString.prefix(12))"
+        try await AI.withFakes(1, models: ["claude-test"], apiKey: key) { fakes in
+            try await withApp(database) { app in
+                // setup
+                let admin = try await app.token(role: .admin)
+                let claude = try await AI.addProvider(app, token: admin,
+                                                      #"{"name":"claude","kind":"anthropic","baseURL":"\#(fakes[0].url.absoluteString)","apiKey":"\#(key)"}"#)
+                fakes[0].script([.answer("Bonjour.", chunks: 2),
+                                 .toolCalls([.init(id: "toolu_1", name: "list_incidents", arguments: #"{"open":true}"#)])])
+                // act
+                let answer = try await app.request(.POST, "/api/v1/ai/chat", token: admin,
+                                                   json: #"{"message":"Say hello","provider":"claude","system":"Answer in French."}"#)
+                let tool = try await app.request(.POST, "/api/v1/ai/openai/v1/chat/completions", token: admin,
+                                                 json: #"{"model":"claude/claude-test","messages":[{"role":"user","content":"Open incidents?"}],"tools":[{"type":"function","function":{"name":"list_incidents","parameters":{"type":"object"}}}]}"#)
+                // verify
+                #expect(claude.health == "ok" && claude.models.map(\.name) == ["claude-test"], "\(claude)")
+                #expect(try answer.decode(ChatAnswerDTO.self).message.content == "Bonjour.", "\(answer.body)")
+                let sent = try #require(fakes[0].chatRequests.first?.json())
+                #expect(sent["system"] as? String == "Answer in French.", "the system prompt is Anthropic's top-level field")
+                #expect(fakes[0].chatRequests.first?.headers.first(name: "x-api-key") == key)
+                let completion = try JSONSerialization.jsonObject(with: Data(tool.body.utf8)) as? [String: Any]
+                let message = (completion?["choices"] as? [[String: Any]])?.first?["message"] as? [String: Any]
+                let call = (message?["tool_calls"] as? [[String: Any]])?.first
+                #expect(call?["id"] as? String == "toolu_1" && (call?["function"] as? [String: Any])?["arguments"] as? String == #"{"open":true}"#, "\(tool.body)")
+                #expect((completion?["choices"] as? [[String: Any]])?.first?["finish_reason"] as? String == "tool_calls")
+            }
+        }
+    }
+
+    @Test(arguments: TestDatabase.all)
     func autoFallsBackBeforeTheFirstTokenAndAnOpenCircuitCostsNoMoreCalls(_ database: TestDatabase) async throws {
         try await AI.withFakes(2) { fakes in
             try await withApp(database, configure: { $0.aiBreakerFailures = 3; $0.aiBreakerCooldown = .seconds(2) }) { app in

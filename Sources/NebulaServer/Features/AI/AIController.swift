@@ -191,18 +191,12 @@ struct ChatTurn: Sendable {
         do {
             for try await event in routed.events {
                 if firstToken == nil { firstToken = ContinuousClock.now - routed.startedAt }
+                outcome.take(event)
                 switch event {
-                case .text(let piece):
-                    outcome.text += piece
-                    continuation.yield(.json(Delta(text: piece), event: "delta", id: nil))
-                case .toolCall(let call):
-                    outcome.toolCalls.append(call)
-                    continuation.yield(.json(call, event: "tool_call", id: nil))
-                case .usage(let usage):
-                    outcome.usage = usage
-                    continuation.yield(.json(usage, event: "usage", id: nil))
-                case .finished(let reason):
-                    outcome.finishReason = reason
+                case .text(let piece): continuation.yield(.json(Delta(text: piece), event: "delta", id: nil))
+                case .toolCall(let call): continuation.yield(.json(call, event: "tool_call", id: nil))
+                case .usage(let usage): continuation.yield(.json(usage, event: "usage", id: nil))
+                case .finished: break
                 }
             }
             let saved = try? await conversations.saveAnswer(outcome, provider: routed.provider, model: routed.model, in: prepared.conversationID)
@@ -226,12 +220,7 @@ struct ChatTurn: Sendable {
         do {
             for try await event in routed.events {
                 if firstToken == nil { firstToken = ContinuousClock.now - routed.startedAt }
-                switch event {
-                case .text(let piece): outcome.text += piece
-                case .toolCall(let call): outcome.toolCalls.append(call)
-                case .usage(let usage): outcome.usage = usage
-                case .finished(let reason): outcome.finishReason = reason
-                }
+                outcome.take(event)
             }
         } catch {
             let problem = Self.problem(error)

@@ -17,6 +17,16 @@ struct ChatOutcome: Sendable {
     var usage: TokenUsage?
     var finishReason: String?
     var error: String?
+
+    /// Adds one streamed event to what has arrived.
+    mutating func take(_ event: ChatStreamEvent) {
+        switch event {
+        case .text(let piece): text += piece
+        case .toolCall(let call): toolCalls.append(call)
+        case .usage(let reported): usage = reported
+        case .finished(let reason): finishReason = reason
+        }
+    }
 }
 
 /// Saved conversations: each belongs to one user (admins may read everyone's). A user's message

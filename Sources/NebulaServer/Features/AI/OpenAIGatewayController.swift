@@ -51,23 +51,15 @@ struct OpenAIGatewayController: RouteCollection {
         if body.stream {
             return Self.streamed(routed, id: String(id), created: created, model: modelName, includeUsage: body.includeUsage)
         }
-        var text = ""
-        var calls: [ToolCall] = []
-        var usage: TokenUsage?
-        var reason = "stop"
+        var outcome = ChatOutcome()
         do {
-            for try await event in routed.events {
-                switch event {
-                case .text(let piece): text += piece
-                case .toolCall(let call): calls.append(call)
-                case .usage(let reported): usage = reported
-                case .finished(let finish): reason = Self.finishReason(finish, hasToolCalls: !calls.isEmpty)
-                }
-            }
+            for try await event in routed.events { outcome.take(event) }
         } catch {
             let problem = ChatTurn.problem(error)
-            throw NebulaError(.badGateway, code: problem.code, "\(routed.provider) failed after \(text.count) characters of the answer: \(problem.message)")
+            throw NebulaError(.badGateway, code: problem.code, "\(routed.provider) failed after \(outcome.text.count) characters of the answer: \(problem.message)")
         }
+        let (text, calls, usage) = (outcome.text, outcome.toolCalls, outcome.usage)
+        let reason = Self.finishReason(outcome.finishReason ?? "stop", hasToolCalls: !calls.isEmpty)
         var message: [String: Any] = ["role": "assistant", "content": calls.isEmpty || !text.isEmpty ? text : NSNull()]
         if !calls.isEmpty { message["tool_calls"] = calls.map(Self.toolCallJSON) }
         var object: [String: Any] = [
