@@ -31,6 +31,7 @@ func routes(_ app: Application) throws {
     try api.register(collection: OpenAIGatewayController())
     try app.register(collection: WebPages())
     try app.register(collection: AIWebPages())
+    try app.register(collection: AgentsWebPages())
     try app.register(collection: AIProviderPages())
     try app.register(collection: VendorFiles())
 }

@@ -16,13 +16,13 @@ struct AIAgentTargets: Sendable {
     var functionID: UUID
     var executionID: UUID
 
-    static func make(in app: TestApp, suffix: String) async throws -> AIAgentTargets {
+    static func make(in app: TestApp, suffix: String, provider: String = "auto") async throws -> AIAgentTargets {
         let agents = try app.services.aiAgents
         let function = try await agents.createFunction(AIFunctionInput(
             name: "t_fn_\(suffix)", description: "Pokes a closed port.", parameters: nil, method: "POST",
             urlTemplate: "http://127.0.0.1:9/poke", headers: nil, bodyTemplate: nil, changesSomething: true, timeoutSeconds: 5), by: .system())
         let agent = try await agents.createAgent(AgentInput(name: "t-agent-\(suffix)", description: "Target agent", systemPrompt: "Be brief.",
-                                                            provider: "auto", model: nil, temperature: nil, tools: [function.name], maxSteps: 4,
+                                                            provider: provider, model: nil, temperature: nil, tools: [function.name], maxSteps: 4,
                                                             maxSeconds: 60, blockedPatterns: nil, requireApproval: true), by: .system())
         let execution = try await waitingExecution(of: agent, calling: function.name, by: "root", on: app)
         return AIAgentTargets(agentID: agent.id, functionID: function.id, executionID: execution)

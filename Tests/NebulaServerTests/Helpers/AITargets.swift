@@ -23,7 +23,7 @@ struct AITargets: Sendable {
             let provider = try await services.ai.createProvider(AIProviderInput(name: "t-\(suffix)", kind: .ollama, baseURL: fake.url.absoluteString),
                                                                 by: .system())
             let conversation = try await services.aiConversations.create(ConversationInput(title: "Target conversation"), by: .system())
-            let agents = try await AIAgentTargets.make(in: app, suffix: suffix)
+            let agents = try await AIAgentTargets.make(in: app, suffix: suffix, provider: provider.name)
             return AITargets(providerID: provider.id, conversationID: conversation.id, fake: fake, agents: agents)
         } catch {
             await fake.stop()
