@@ -177,7 +177,7 @@ struct BrandMark: Component {
 /// A top-level destination in the sidebar. Every signed-in user sees all of them; pages mark and
 /// guard admin-only actions themselves.
 enum NavItem: String, CaseIterable, Sendable {
-    case overview, servers, containers, deploys, marketplace, apps, jobs, domains, proxy, jarvis, aiProviders, checks, automation, notifications, audit, users, secrets, settings
+    case overview, servers, containers, deploys, marketplace, apps, jobs, domains, proxy, jarvis, aiAgents, aiProviders, checks, automation, notifications, audit, users, secrets, settings
 
     /// The label shown in the navigation.
     var title: String {
@@ -191,6 +191,7 @@ enum NavItem: String, CaseIterable, Sendable {
         case .domains: "Domains & DNS"
         case .proxy: "Proxy"
         case .jarvis: "Jarvis"
+        case .aiAgents: "Agents"
         case .aiProviders: "Providers"
         case .checks: "Monitoring"
         case .automation: "Automation"
@@ -209,6 +210,7 @@ enum NavItem: String, CaseIterable, Sendable {
         case .overview: "/"
         case .automation: "/runbooks"
         case .aiProviders: "/ai"
+        case .aiAgents: "/ai/agents"
         default: "/" + rawValue
         }
     }
@@ -225,6 +227,7 @@ enum NavItem: String, CaseIterable, Sendable {
         case .domains: .globe
         case .proxy: .arrowRight
         case .jarvis: .sparkle
+        case .aiAgents: .automation
         case .aiProviders: .chip
         case .checks: .alert
         case .automation: .automation
@@ -242,7 +245,7 @@ enum NavItem: String, CaseIterable, Sendable {
         switch self {
         case .overview, .servers, .containers, .deploys, .marketplace, .apps, .jobs: "Operate"
         case .domains, .proxy: "Network"
-        case .jarvis, .aiProviders: "AI"
+        case .jarvis, .aiAgents, .aiProviders: "AI"
         case .checks, .automation, .notifications: "Watch and heal"
         case .audit, .users, .secrets, .settings: "Administer"
         }

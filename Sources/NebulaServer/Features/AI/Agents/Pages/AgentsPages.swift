@@ -50,7 +50,7 @@ enum AgentsPages {
                                     providers: (try? await services.ai.providerRecords().map(\.name)) ?? [],
                                     executions: try await agents.executions(agent: nil, limit: 30, by: actor),
                                     editing: list.first { $0.id == editID }, canAdminister: actor.role >= .admin)
-        return req.render(view(try await req.pageContext("Jarvis agents", active: .jarvis), model))
+        return req.render(view(try await req.pageContext("Jarvis agents", active: .aiAgents), model))
     }
 
     static func view(_ context: PageContext, _ model: AgentsPageModel) -> HTML {
@@ -295,7 +295,7 @@ enum ExecutionPage {
     @Sendable static func show(req: Request) async throws -> Response {
         let actor = try req.actor
         let execution = try await req.nebula.aiAgents.execution(try req.uuidParameter(), by: actor)
-        let context = try await req.pageContext("\(execution.agent): execution", active: .jarvis)
+        let context = try await req.pageContext("\(execution.agent): execution", active: .aiAgents)
         return req.render(view(context, execution, canDecide: actor.role >= .operator))
     }
 
