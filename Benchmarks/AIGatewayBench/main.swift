@@ -14,7 +14,7 @@ import NIOPosix
 //
 //   nebula-ai-bench client --direct http://127.0.0.1:P/v1 --gateway http://127.0.0.1:G/api/v1/ai/openai/v1
 //                          --token T [--model bench-model] [--requests 200] [--warmup 20] [--chunks 1000]
-//                          [--short 20] [--server-pid PID]
+//                          [--short 20] [--server-pid PID] [--label TEXT]
 //       Sends the same requests to the upstream directly and through the gateway, interleaved
 //       (the order alternates each round), one persistent keep-alive connection per target, one
 //       request at a time. Streaming: time to first token (request written → first content delta
@@ -347,6 +347,8 @@ struct ClientOptions {
     var chunks = 1000
     var short = 20
     var serverPID: Int?
+    /// Put before each figure's name (`--label "2-chunk stream: "`), to tell runs apart in one table.
+    var label = ""
 }
 
 func chatBody(model: String, stream: Bool, tokens: Int) -> String {
@@ -418,7 +420,8 @@ func runClient(_ options: ClientOptions) throws {
     let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
 
     func line(_ label: String, _ value: String, _ note: String = "") {
-        print(label.padding(toLength: 50, withPad: " ", startingAt: 0) + " " + value + (note.isEmpty ? "" : "  " + note))
+        let name = options.label + label
+        print((name.count >= 50 ? name : name.padding(toLength: 50, withPad: " ", startingAt: 0)) + " " + value + (note.isEmpty ? "" : "  " + note))
     }
     func ms(_ value: Double) -> String { String(format: "%.2f ms", value) }
     func rate(_ value: Double) -> String { String(format: "%.0f chunks/s", value) }
@@ -464,7 +467,7 @@ func usage() -> Never {
     FileHandle.standardError.write(Data("""
     usage: nebula-ai-bench upstream --port P [--ready-file PATH] [--max-tokens 10000]
            nebula-ai-bench client --direct URL --gateway URL --token T [--model M] [--requests 200] [--warmup 20]
-                                  [--chunks 1000] [--short 20] [--server-pid PID]
+                                  [--chunks 1000] [--short 20] [--server-pid PID] [--label TEXT]
 
     """.utf8))
     exit(64)
@@ -500,6 +503,7 @@ do {
         options.chunks = flags["chunks"].flatMap(Int.init) ?? options.chunks
         options.short = flags["short"].flatMap(Int.init) ?? options.short
         options.serverPID = flags["server-pid"].flatMap(Int.init)
+        options.label = flags["label"] ?? ""
         try runClient(options)
     default:
         usage()

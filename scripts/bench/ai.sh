@@ -5,6 +5,8 @@
 #     through POST /api/v1/ai/openai/v1/chat/completions, and the difference (goal: < 2 ms at p50);
 #   - chunk rate of a 1,000-chunk stream (first → last content chunk), direct and through the
 #     gateway (goal: > 20,000 chunks/s through the gateway);
+#   - the same TTFT on 2-chunk streams: the gateway's fixed cost per request, without 1,000 chunks
+#     queued behind the first one (a real model sends tens of tokens per second);
 #   - a short non-streaming request (20 tokens), direct and through the gateway;
 #   - the gateway's CPU time per streamed chunk (utime + stime of `nebula serve`).
 # The upstream and the client are `nebula-ai-bench` (Benchmarks/AIGatewayBench): a loopback
@@ -85,6 +87,11 @@ HEALTH=$(curl -fsS -H "Authorization: Bearer $TOKEN" -H "Content-Type: applicati
 echo "==> $REQUESTS rounds (after $WARMUP warm-up rounds): $CHUNKS-chunk streams and 20-token answers, direct and through the gateway" >&2
 "$BENCH" client --direct "http://127.0.0.1:$UPSTREAM_PORT/v1" --gateway "$URL/api/v1/ai/openai/v1" --token "$TOKEN" \
   --model bench-model --requests "$REQUESTS" --warmup "$WARMUP" --chunks "$CHUNKS" --short 20 --server-pid "$SERVER_PID" >"$TMP/client.txt"
+# The gateway's fixed cost per request, without 1,000 chunks arriving at once behind the first one
+# (a real model sends tens of tokens per second, not 100,000).
+echo "==> $REQUESTS rounds of 2-chunk streams (time to first token without the flood behind it)" >&2
+"$BENCH" client --direct "http://127.0.0.1:$UPSTREAM_PORT/v1" --gateway "$URL/api/v1/ai/openai/v1" --token "$TOKEN" \
+  --model bench-model --requests "$REQUESTS" --warmup 10 --chunks 2 --short 20 --label "2-chunk stream: " | grep '^2-chunk stream: TTFT' >>"$TMP/client.txt"
 
 {
   echo

@@ -76,53 +76,127 @@ struct OpenAIGatewayController: RouteCollection {
     /// finish reason on the last chunk, usage when asked, `[DONE]`. A failure after the start is
     /// sent as an `error` frame and the stream ends without `[DONE]`, so no client takes a cut-off
     /// answer for a finished one.
+    ///
+    /// Two tasks, so that waiting for the socket never holds up reading the answer: one turns events
+    /// into frames and appends them to an outbox, the other writes whatever the outbox holds in one
+    /// write (a frame alone when the client keeps up; every frame that came in meanwhile when a write
+    /// was in flight). The reader waits when more than `outboxLimit` bytes are unsent (a slow client),
+    /// and a client that goes away cancels the reader, and with it the provider's request.
     static func streamed(_ routed: RoutedChat, id: String, created: Int, model: String, includeUsage: Bool) -> Response {
         var headers = HTTPHeaders()
         headers.contentType = HTTPMediaType(type: "text", subType: "event-stream", parameters: ["charset": "utf-8"])
         headers.replaceOrAdd(name: .cacheControl, value: "no-cache")
         headers.replaceOrAdd(name: "X-Accel-Buffering", value: "no")
         let prefix = #"data: {"id":"\#(id)","object":"chat.completion.chunk","created":\#(created),"model":\#(jsonString(model)),"choices":"#
-        let body = Response.Body(asyncStream: { writer in
-            func frame(_ choices: String, extra: String = "") -> ByteBuffer {
-                ByteBuffer(string: prefix + choices + extra + "}\n\n")
+        let outboxLimit = 256 << 10
+
+        struct Outbox: Sendable {
+            var bytes = ByteBuffer()
+            var finished = false
+        }
+        /// Appends `text` as a JSON string; plain text (most tokens) is copied as it is.
+        @Sendable func appendJSONString(_ text: String, to buffer: inout ByteBuffer) {
+            if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+                buffer.writeInteger(UInt8(ascii: "\""))
+                buffer.writeString(text)
+                buffer.writeInteger(UInt8(ascii: "\""))
+            } else {
+                buffer.writeString(jsonString(text))
             }
-            do {
-                try await writer.write(.buffer(frame(#"[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]"#)))
+        }
+
+        let body = Response.Body(asyncStream: { writer in
+            let outbox = LockedValue(Outbox())
+            let (ready, ring) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+            let (drained, drainedRing) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+
+            @Sendable func post(finished: Bool = false, _ write: (inout ByteBuffer) -> Void) -> Int {
+                let unsent = outbox.withLock { box -> Int in
+                    write(&box.bytes)
+                    box.finished = finished
+                    return box.bytes.readableBytes
+                }
+                ring.yield()
+                if finished { ring.finish() }
+                return unsent
+            }
+            @Sendable func frame(_ choices: String, extra: String = "") -> (inout ByteBuffer) -> Void {
+                { $0.writeString(prefix); $0.writeString(choices); $0.writeString(extra); $0.writeStaticString("}\n\n") }
+            }
+
+            // Reads the answer into the outbox.
+            @Sendable func read() async {
+                var waitForDrain = drained.makeAsyncIterator()
+                _ = post(frame(#"[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]"#))
                 var toolIndex = 0
                 var hadToolCalls = false
                 var usage: TokenUsage?
                 do {
                     for try await event in routed.events {
+                        let unsent: Int
                         switch event {
                         case .text(let piece):
-                            try await writer.write(.buffer(frame(#"[{"index":0,"delta":{"content":\#(jsonString(piece))},"finish_reason":null}]"#)))
+                            unsent = post { buffer in
+                                buffer.writeString(prefix)
+                                buffer.writeStaticString(#"[{"index":0,"delta":{"content":"#)
+                                appendJSONString(piece, to: &buffer)
+                                buffer.writeStaticString(#"},"finish_reason":null}]}\#n\#n"#)
+                            }
                         case .toolCall(let call):
                             hadToolCalls = true
                             let delta = #"{"tool_calls":[{"index":\#(toolIndex),"id":\#(jsonString(call.id)),"type":"function","function":{"name":\#(jsonString(call.name)),"arguments":\#(jsonString(call.arguments))}}]}"#
                             toolIndex += 1
-                            try await writer.write(.buffer(frame(#"[{"index":0,"delta":\#(delta),"finish_reason":null}]"#)))
+                            unsent = post(frame(#"[{"index":0,"delta":\#(delta),"finish_reason":null}]"#))
                         case .usage(let reported):
                             usage = reported
+                            unsent = 0
                         case .finished(let reason):
                             let finish = finishReason(reason, hasToolCalls: hadToolCalls)
-                            try await writer.write(.buffer(frame(#"[{"index":0,"delta":{},"finish_reason":"\#(finish)"}]"#)))
+                            unsent = post(frame(#"[{"index":0,"delta":{},"finish_reason":"\#(finish)"}]"#))
+                        }
+                        // A slow client: wait until the writer has caught up (or has gone).
+                        while unsent > outboxLimit, outbox.withLock({ $0.bytes.readableBytes }) > outboxLimit {
+                            guard await waitForDrain.next() != nil, !Task.isCancelled else { return }
                         }
                     }
                 } catch {
                     let problem = ChatTurn.problem(error)
-                    let payload = try JSONSerialization.data(withJSONObject: ["error": ["message": problem.message, "type": "api_error", "param": NSNull(), "code": problem.code]])
-                    try await writer.write(.buffer(ByteBuffer(string: "data: " + String(decoding: payload, as: UTF8.self) + "\n\n")))
-                    try await writer.write(.end)
+                    let payload = (try? JSONSerialization.data(withJSONObject: ["error": ["message": problem.message, "type": "api_error", "param": NSNull(), "code": problem.code]])) ?? Data()
+                    _ = post(finished: true) { $0.writeString("data: " + String(decoding: payload, as: UTF8.self) + "\n\n") }
                     return
                 }
-                if includeUsage, let usage {
-                    let data = try JSONSerialization.data(withJSONObject: usageJSON(usage))
-                    try await writer.write(.buffer(frame("[]", extra: #","usage":"# + String(decoding: data, as: UTF8.self))))
+                if Task.isCancelled { return }
+                var tail = ""
+                if includeUsage, let usage, let data = try? JSONSerialization.data(withJSONObject: usageJSON(usage)) {
+                    tail = prefix + #"[],"usage":"# + String(decoding: data, as: UTF8.self) + "}\n\n"
                 }
-                try await writer.write(.buffer(ByteBuffer(string: "data: [DONE]\n\n")))
-                try await writer.write(.end)
-            } catch {
-                try? await writer.write(.error(error))
+                _ = post(finished: true) { $0.writeString(tail + "data: [DONE]\n\n") }
+            }
+
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await read() }
+                do {
+                    var waitForFrames = ready.makeAsyncIterator()
+                    while true {
+                        let (batch, finished) = outbox.withLock { box -> (ByteBuffer, Bool) in
+                            defer { box.bytes.clear() }
+                            return (box.bytes.readableBytes > 0 ? ByteBuffer(buffer: box.bytes) : ByteBuffer(), box.finished)
+                        }
+                        if batch.readableBytes > 0 {
+                            try await writer.write(.buffer(batch))
+                            drainedRing.yield()
+                            continue
+                        }
+                        if finished { break }
+                        _ = await waitForFrames.next()
+                    }
+                    drainedRing.finish()
+                    try await writer.write(.end)
+                } catch {
+                    group.cancelAll()
+                    drainedRing.finish()
+                    try? await writer.write(.error(error))
+                }
             }
         })
         return Response(status: .ok, headers: headers, body: body)
