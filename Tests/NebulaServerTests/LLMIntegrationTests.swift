@@ -14,12 +14,6 @@ enum LLMPeer {
 
     static let skipReason: Comment = "NEBULA_TEST_LLM_URL is not set: `make test-llm` starts a real model (llama-cpp-python + SmolLM2-135M) and runs these"
 
-    /// llama-cpp-python (0.3.x) ignores `stream_options.include_usage`: its streams carry no token
-    /// counts, and the gateway always streams from the provider, so usage rows count requests with
-    /// 0 tokens and the compatible endpoint answers without `usage`. Recorded as a known issue until
-    /// the gateway asks non-streaming requests without streaming (or estimates tokens).
-    static let noStreamedUsage: Comment = "llama-cpp-python sends no usage in streamed answers, and the gateway always streams from the provider"
-
     /// A request that may take as long as a small model on two cores needs (`TestApp.request` gives 30 s).
     static func slowRequest(_ app: TestApp, _ method: NIOHTTP1.HTTPMethod, _ path: String, token: String, json: String? = nil,
                             timeout: Duration = .seconds(240)) async throws -> (status: Int, object: [String: Any], body: String) {
@@ -83,9 +77,7 @@ struct LLMIntegrationTests {
             // verify: usage, one row per request, with the server's token counts
             let row = try #require(usage.items.first { $0.provider == "smol" }, "\(usage.items)")
             #expect(row.model == model && row.requests == 2 && row.errors == 0, "\(row)")
-            withKnownIssue(LLMPeer.noStreamedUsage, isIntermittent: true) {
-                #expect(row.promptTokens > 0 && row.completionTokens > 0, "no token counts recorded: \(row)")
-            }
+            #expect(row.promptTokens > 0 && row.completionTokens > 0, "no token counts recorded: \(row)")
             #expect(row.averageFirstTokenMs != nil)
         }
     }
@@ -120,11 +112,9 @@ struct LLMIntegrationTests {
             #expect(message["role"] as? String == "assistant")
             #expect(!((message["content"] as? String) ?? "").trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "\(whole.body)")
             #expect(["stop", "length"].contains(choice["finish_reason"] as? String ?? ""), "\(whole.body)")
-            withKnownIssue(LLMPeer.noStreamedUsage, isIntermittent: true) {
-                let usage = object["usage"] as? [String: Any] ?? [:]
-                #expect((usage["completion_tokens"] as? Int ?? 0) > 0 && (usage["total_tokens"] as? Int ?? 0) > (usage["completion_tokens"] as? Int ?? 0),
-                        "no usage in the completion: \(whole.body)")
-            }
+            let usage = object["usage"] as? [String: Any] ?? [:]
+            #expect((usage["completion_tokens"] as? Int ?? 0) > 0 && (usage["total_tokens"] as? Int ?? 0) > (usage["completion_tokens"] as? Int ?? 0),
+                    "no usage in the completion: \(whole.body)")
             // verify: chat.completion.chunk frames, then [DONE]
             #expect(streamed.status == .ok && streamed.headers.contentType?.subType == "event-stream")
             let frames = AI.events(streamed.body).map(\.data)
@@ -138,9 +128,7 @@ struct LLMIntegrationTests {
             #expect(!text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "\(streamed.body)")
             let finish = chunks.compactMap { (($0["choices"] as? [[String: Any]])?.first?["finish_reason"] as? String) }
             #expect(finish.count == 1 && ["stop", "length"].contains(finish.first ?? ""), "one finish_reason, on the last choice chunk: \(finish)")
-            withKnownIssue(LLMPeer.noStreamedUsage, isIntermittent: true) {
-                #expect(((chunks.last?["usage"] as? [String: Any])?["completion_tokens"] as? Int ?? 0) > 0, "include_usage: the last chunk carries usage")
-            }
+            #expect(((chunks.last?["usage"] as? [String: Any])?["completion_tokens"] as? Int ?? 0) > 0, "include_usage: the last chunk carries usage")
         }
     }
     /// A real agent loop: a 135M model may or may not call a tool, and may call it badly; what is

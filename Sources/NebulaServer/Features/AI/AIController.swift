@@ -87,9 +87,11 @@ struct AIController: RouteCollection {
         let services = try req.nebula
         let prepared = try await services.aiConversations.prepare(input, source: "chat", by: actor)
         let routed = try await services.aiRouter.open(prepared.route)
-        try await services.audit.record("ai.chat", target: prepared.conversationID.map { "conversation:\($0)" }, by: actor,
-                                        detail: "\(routed.provider)/\(routed.model)")
-        let chat = ChatTurn(prepared: prepared, routed: routed, conversations: services.aiConversations)
+        let audited = PendingAudit {
+            try await services.audit.record("ai.chat", target: prepared.conversationID.map { "conversation:\($0)" }, by: actor,
+                                            detail: "\(routed.provider)/\(routed.model)")
+        }
+        let chat = ChatTurn(prepared: prepared, routed: routed, conversations: services.aiConversations, audited: audited)
         if input.stream == true {
             return ServerSentEvents.response(heartbeat: .seconds(15)) { continuation in
                 await chat.stream(into: continuation)
@@ -139,6 +141,21 @@ struct AIController: RouteCollection {
     }
 }
 
+/// An audit entry written while an answer streams: started before the first token goes out (so
+/// the write does not delay it) and settled before the response ends, so the entry exists once
+/// the client has the whole answer.
+struct PendingAudit: Sendable {
+    private let task: Task<Void, any Error>
+
+    init(_ write: @escaping @Sendable () async throws -> Void) {
+        task = Task { try await write() }
+    }
+
+    func settle() async throws {
+        try await task.value
+    }
+}
+
 /// One model as the pickers show it.
 struct AIModelDTO: Content, Equatable {
     /// `provider/model`: names exactly one provider's model.
@@ -157,6 +174,7 @@ struct ChatTurn: Sendable {
     let prepared: PreparedChat
     let routed: RoutedChat
     let conversations: AIConversations
+    let audited: PendingAudit
 
     struct Start: Encodable {
         var conversationId: UUID?
@@ -210,6 +228,8 @@ struct ChatTurn: Sendable {
             continuation.yield(.json(Failure(code: problem.code, message: problem.message, received: outcome.text.count, messageId: saved ?? nil),
                                      event: "error", id: nil))
         }
+        // The status line went out with the first event: a failed audit write cannot change it.
+        try? await audited.settle()
         continuation.finish()
     }
 
@@ -230,6 +250,7 @@ struct ChatTurn: Sendable {
                               "\(routed.provider) failed after \(outcome.text.count) characters of the answer: \(problem.message)")
         }
         _ = try await conversations.saveAnswer(outcome, provider: routed.provider, model: routed.model, in: prepared.conversationID)
+        try await audited.settle()
         return ChatAnswerDTO(conversationId: prepared.conversationID, provider: routed.provider, model: routed.model,
                              message: ChatMessage(role: .assistant, content: outcome.text, toolCalls: outcome.toolCalls),
                              finishReason: outcome.finishReason ?? "stop", usage: outcome.usage, firstTokenMs: firstToken.map(AIService.milliseconds),

@@ -87,7 +87,7 @@ struct AIRouter: Sendable {
             let started = ContinuousClock.now
             do {
                 let client = try await service.client(for: record)
-                let events = try await Self.start(client.stream(chat), finish: { outcome, usage, firstToken in
+                let events = try await Self.start(client.stream(chat), promptCharacters: Self.characters(chat), finish: { outcome, usage, firstToken in
                     if case .failure(let error) = outcome, Self.countsAgainst(error) {
                         await breaker.recordFailure()
                     } else {
@@ -160,7 +160,7 @@ struct AIRouter: Sendable {
     /// caller may try another provider); after it, the returned stream carries every event and
     /// ends with the upstream's error if it fails. `finish` runs once when an answer that started
     /// ends (success, failure or the consumer going away).
-    static func start(_ upstream: AsyncThrowingStream<ChatStreamEvent, any Error>,
+    static func start(_ upstream: AsyncThrowingStream<ChatStreamEvent, any Error>, promptCharacters: Int,
                       finish: @escaping @Sendable (Result<Void, any Error>, TokenUsage?, ContinuousClock.Instant?) async -> Void)
         async throws -> AsyncThrowingStream<ChatStreamEvent, any Error> {
         let (events, output) = AsyncThrowingStream<ChatStreamEvent, any Error>.makeStream()
@@ -168,7 +168,11 @@ struct AIRouter: Sendable {
         let pump = Task {
             var started = false
             var usage: TokenUsage?
+            var pieces = 0
             var firstAt: ContinuousClock.Instant?
+            // Some servers (llama-cpp-python) ignore `include_usage`: then the answer's pieces are
+            // counted (a streamed piece is about one token) and the prompt estimated.
+            var estimate: TokenUsage { TokenUsage(promptTokens: max(1, promptCharacters / 4), completionTokens: pieces) }
             do {
                 for try await event in upstream {
                     if !started {
@@ -177,7 +181,14 @@ struct AIRouter: Sendable {
                         firstSignal.yield()
                         firstSignal.finish()
                     }
-                    if case .usage(let reported) = event { usage = reported }
+                    switch event {
+                    case .usage(let reported): usage = reported
+                    case .text, .toolCall: pieces += 1
+                    case .finished where usage == nil:
+                        usage = estimate
+                        output.yield(.usage(estimate))
+                    case .finished: break
+                    }
                     output.yield(event)
                 }
                 guard started else {
@@ -187,7 +198,7 @@ struct AIRouter: Sendable {
                 output.finish()
             } catch {
                 if started {
-                    await finish(.failure(Task.isCancelled ? CancellationError() : error), usage, firstAt)
+                    await finish(.failure(Task.isCancelled ? CancellationError() : error), usage ?? estimate, firstAt)
                     output.finish(throwing: error)
                 } else {
                     firstSignal.finish(throwing: error)
@@ -212,7 +223,7 @@ struct AIRouter: Sendable {
         guard !chat.messages.isEmpty, chat.messages.contains(where: { $0.role != .system }) else {
             throw NebulaError.unprocessable("Send at least one message (a user message to answer).", code: "empty_messages")
         }
-        let size = chat.messages.reduce(0) { $0 + $1.content.utf8.count + $1.toolCalls.reduce(0) { $0 + $1.arguments.utf8.count } }
+        let size = characters(chat)
         guard size <= maxPromptBytes else {
             throw NebulaError(.payloadTooLarge, code: "prompt_too_large",
                               "The conversation is \(size / 1000) kB; the gateway accepts up to \(maxPromptBytes / 1000) kB. Start a new conversation or shorten the text.")
@@ -223,6 +234,11 @@ struct AIRouter: Sendable {
         if let tokens = chat.maxTokens, !(1...200_000).contains(tokens) {
             throw NebulaError.unprocessable("maxTokens is between 1 and 200000.", code: "invalid_max_tokens")
         }
+    }
+
+    /// The text of a request (messages and tool arguments), for size limits and token estimates.
+    static func characters(_ chat: ChatRequest) -> Int {
+        chat.messages.reduce(0) { $0 + $1.content.utf8.count + $1.toolCalls.reduce(0) { $0 + $1.arguments.utf8.count } }
     }
 
     /// The largest conversation (all message text) the gateway sends on.

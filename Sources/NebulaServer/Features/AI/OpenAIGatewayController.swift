@@ -44,12 +44,14 @@ struct OpenAIGatewayController: RouteCollection {
                                    chat: ChatRequest(model: "", messages: body.messages, tools: body.tools, temperature: body.temperature, maxTokens: body.maxTokens),
                                    username: actor.username, source: "openai")
         let routed = try await services.aiRouter.open(route)
-        try await services.audit.record("ai.openai.chat", target: "ai-provider:\(routed.provider)", by: actor, detail: routed.model)
+        let audited = PendingAudit {
+            try await services.audit.record("ai.openai.chat", target: "ai-provider:\(routed.provider)", by: actor, detail: routed.model)
+        }
         let id = "chatcmpl-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(24)
         let created = Int(Date().timeIntervalSince1970)
         let modelName = "\(routed.provider)/\(routed.model)"
         if body.stream {
-            return Self.streamed(routed, id: String(id), created: created, model: modelName, includeUsage: body.includeUsage)
+            return Self.streamed(routed, id: String(id), created: created, model: modelName, includeUsage: body.includeUsage, audited: audited)
         }
         var outcome = ChatOutcome()
         do {
@@ -58,6 +60,7 @@ struct OpenAIGatewayController: RouteCollection {
             let problem = ChatTurn.problem(error)
             throw NebulaError(.badGateway, code: problem.code, "\(routed.provider) failed after \(outcome.text.count) characters of the answer: \(problem.message)")
         }
+        try await audited.settle()
         let (text, calls, usage) = (outcome.text, outcome.toolCalls, outcome.usage)
         let reason = Self.finishReason(outcome.finishReason ?? "stop", hasToolCalls: !calls.isEmpty)
         var message: [String: Any] = ["role": "assistant", "content": calls.isEmpty || !text.isEmpty ? text : NSNull()]
@@ -82,7 +85,7 @@ struct OpenAIGatewayController: RouteCollection {
     /// write (a frame alone when the client keeps up; every frame that came in meanwhile when a write
     /// was in flight). The reader waits when more than `outboxLimit` bytes are unsent (a slow client),
     /// and a client that goes away cancels the reader, and with it the provider's request.
-    static func streamed(_ routed: RoutedChat, id: String, created: Int, model: String, includeUsage: Bool) -> Response {
+    static func streamed(_ routed: RoutedChat, id: String, created: Int, model: String, includeUsage: Bool, audited: PendingAudit) -> Response {
         var headers = HTTPHeaders()
         headers.contentType = HTTPMediaType(type: "text", subType: "event-stream", parameters: ["charset": "utf-8"])
         headers.replaceOrAdd(name: .cacheControl, value: "no-cache")
@@ -191,6 +194,7 @@ struct OpenAIGatewayController: RouteCollection {
                         _ = await waitForFrames.next()
                     }
                     drainedRing.finish()
+                    try? await audited.settle()
                     try await writer.write(.end)
                 } catch {
                     group.cancelAll()
