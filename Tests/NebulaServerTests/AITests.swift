@@ -214,7 +214,7 @@ import Testing
             try await withApp(database) { app in
                 // setup
                 let admin = try await app.token(role: .admin)
-                _ = try await AI.ollama(app, token: admin, name: "gpu-box", fakes[0], extra: #","timeoutSeconds":5"#)
+                let provider = try await AI.ollama(app, token: admin, name: "gpu-box", fakes[0], extra: #","timeoutSeconds":5"#)
                 // act
                 fakes[0].script([.slow(firstTokenAfter: .seconds(60), text: "too late")])
                 let slow = try await app.request(.POST, "/api/v1/ai/chat", token: admin, json: #"{"message":"quick?"}"#)
@@ -228,6 +228,8 @@ import Testing
                 let oversized = try await app.request(.POST, "/api/v1/ai/chat", token: admin, json: #"{"message":"\#(huge)"}"#)
                 let hot = try await app.request(.POST, "/api/v1/ai/chat", token: admin, json: #"{"message":"hi","temperature":7}"#)
                 let unknownField = try await app.request(.POST, "/api/v1/ai/chat", token: admin, json: #"{"message":"hi","prompt":"x"}"#)
+                _ = try await app.request(.PUT, "/api/v1/ai/providers/\(provider.id)", token: admin, json: #"{"enabled":false}"#)
+                let disabled = try await app.request(.POST, "/api/v1/ai/chat", token: admin, json: #"{"message":"hi","provider":"gpu-box"}"#)
                 let conversations = try await app.request(.GET, "/api/v1/ai/conversations", token: admin).decode(ListPage<ConversationDTO>.self)
                 // verify
                 #expect(slow.status == .gatewayTimeout && slow.errorCode == "provider_timeout", "\(slow.body)")
@@ -241,6 +243,7 @@ import Testing
                 #expect(oversized.status == .payloadTooLarge, "\(oversized.body.prefix(300))")
                 #expect(hot.status == .unprocessableEntity && hot.errorCode == "invalid_temperature")
                 #expect(unknownField.status == .badRequest && unknownField.errorCode == "unknown_field")
+                #expect(disabled.status == .conflict && disabled.errorCode == "provider_disabled", "a change is seen by the next request: \(disabled.body)")
                 // The questions that failed at the provider are kept, each in its conversation.
                 let kept = conversations.items.filter { ["quick?", "and now?"].contains($0.title) }
                 #expect(kept.count == 2 && kept.allSatisfy { $0.messageCount == 1 }, "\(conversations.items.map(\.title))")

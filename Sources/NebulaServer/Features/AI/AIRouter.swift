@@ -75,8 +75,7 @@ struct AIRouter: Sendable {
         var lastError: (any Error)?
         for (record, model) in candidates {
             try Task.checkCancellation()
-            let id = try record.requireID()
-            let breaker = await service.breakers.breaker(id)
+            let breaker = await service.breakers.breaker(record.id)
             guard await breaker.allowRequest() else {
                 attempts.append(RouteAttempt(provider: record.name, model: model, outcome: "circuit_open",
                                              error: "skipped: \(record.name) failed repeatedly; Nebula waits before trying it again"))
@@ -86,7 +85,7 @@ struct AIRouter: Sendable {
             chat.model = model
             let started = ContinuousClock.now
             do {
-                let client = try await service.client(for: record)
+                let client = try AIService.client(for: record)
                 let events = try await Self.start(client.stream(chat), promptCharacters: Self.characters(chat), finish: { outcome, usage, firstToken in
                     if case .failure(let error) = outcome, Self.countsAgainst(error) {
                         await breaker.recordFailure()
@@ -113,8 +112,8 @@ struct AIRouter: Sendable {
     }
 
     /// The providers to try, in order, each with the model to ask it for.
-    func candidates(provider: String?, model: String?) async throws -> [(AIProviderRecord, String)] {
-        let records = try await service.providerRecords()
+    func candidates(provider: String?, model: String?) async throws -> [(AIProviderSnapshot, String)] {
+        let records = try await service.providerSnapshots()
         guard !records.isEmpty else {
             throw NebulaError(.serviceUnavailable, code: "no_providers", "No AI provider is set up yet; add an Ollama node or another provider on the AI page.")
         }
@@ -135,19 +134,19 @@ struct AIRouter: Sendable {
         // Providers last seen down are tried after the others, local before remote within each.
         let ordered = enabled.filter { $0.health != "down" } + enabled.filter { $0.health == "down" }
         guard let model else {
-            let picked = ordered.compactMap { record in (record.defaultModel ?? AIService.models(of: record).first?.name).map { (record, $0) } }
+            let picked = ordered.compactMap { record in (record.defaultModel ?? record.models.first?.name).map { (record, $0) } }
             guard !picked.isEmpty else {
                 throw NebulaError(.serviceUnavailable, code: "no_models",
                                   "No enabled AI provider has a model to offer yet; pull a model on an Ollama node or set a provider's default model.")
             }
             return picked
         }
-        let offering = ordered.filter { record in AIService.models(of: record).contains { Self.sameModel($0.name, model) } }
+        let offering = ordered.filter { record in record.models.contains { Self.sameModel($0.name, model) } }
         // A provider whose list is unknown (never reached) might have it: tried after those that list it.
-        let unknown = ordered.filter { AIService.models(of: $0).isEmpty }
+        let unknown = ordered.filter { $0.models.isEmpty }
         let picked = (offering + unknown).map { ($0, Self.exactName(model, on: $0)) }
         guard !picked.isEmpty else {
-            let known = Set(enabled.flatMap { AIService.models(of: $0).map(\.name) }).sorted()
+            let known = Set(enabled.flatMap { $0.models.map(\.name) }).sorted()
             throw NebulaError(.notFound, code: "model_not_found",
                               "No enabled provider offers the model \(model). Available: \(known.prefix(30).joined(separator: ", "))\(known.count > 30 ? ", …" : "").")
         }
@@ -244,16 +243,16 @@ struct AIRouter: Sendable {
     /// The largest conversation (all message text) the gateway sends on.
     static let maxPromptBytes = 1_000_000
 
-    static func usable(_ record: AIProviderRecord) throws -> AIProviderRecord {
+    static func usable(_ record: AIProviderSnapshot) throws -> AIProviderSnapshot {
         guard record.enabled else {
             throw NebulaError.conflict("The AI provider \(record.name) is disabled; enable it on the AI page or choose another.", code: "provider_disabled")
         }
         return record
     }
 
-    static func model(_ model: String?, on record: AIProviderRecord) throws -> String {
+    static func model(_ model: String?, on record: AIProviderSnapshot) throws -> String {
         if let model { return exactName(model, on: record) }
-        guard let chosen = record.defaultModel ?? AIService.models(of: record).first?.name else {
+        guard let chosen = record.defaultModel ?? record.models.first?.name else {
             throw NebulaError.unprocessable("Provider \(record.name) has no default model and none is known yet; name a model.", code: "model_required")
         }
         return chosen
@@ -266,8 +265,8 @@ struct AIRouter: Sendable {
     }
 
     /// The model's name as this provider lists it.
-    static func exactName(_ model: String, on record: AIProviderRecord) -> String {
-        AIService.models(of: record).first { sameModel($0.name, model) }?.name ?? model
+    static func exactName(_ model: String, on record: AIProviderSnapshot) -> String {
+        record.models.first { sameModel($0.name, model) }?.name ?? model
     }
 
     static func countsAgainst(_ error: any Error) -> Bool {

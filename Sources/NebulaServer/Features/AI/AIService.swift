@@ -21,6 +21,7 @@ struct AIService: Sendable {
     let events: EventBus
     let secrets: SecretsService
     let breakers: AIBreakers
+    var cache = AIProviderCache()
     var now: @Sendable () -> Date = { Date() }
 
     static let defaultTimeoutSeconds = 300
@@ -47,6 +48,23 @@ struct AIService: Sendable {
             if a.isLocal != b.isLocal { return a.isLocal }
             if a.priority != b.priority { return a.priority < b.priority }
             return a.name < b.name
+        }
+    }
+
+    /// ``providerRecords()`` as the router sees them (cached briefly, keys resolved).
+    func providerSnapshots() async throws -> [AIProviderSnapshot] {
+        try await cache.providers {
+            var snapshots: [AIProviderSnapshot] = []
+            for record in try await providerRecords() {
+                // One provider's lost key must not stop the others.
+                let key = try? await apiKey(of: record)
+                snapshots.append(AIProviderSnapshot(id: try record.requireID(), name: record.name, kind: try Self.kind(record), baseURL: record.baseURL,
+                                                    apiKey: key, missingKeySecret: key == nil ? record.apiKeySecret : nil,
+                                                    isLocal: record.isLocal, priority: record.priority,
+                                                    enabled: record.enabled, defaultModel: record.defaultModel, timeoutSeconds: record.timeoutSeconds,
+                                                    health: record.health, models: Self.models(of: record)))
+            }
+            return snapshots
         }
     }
 
@@ -79,6 +97,7 @@ struct AIService: Sendable {
         record.createdBy = actor.username
         record.apiKeySecret = try await keySecret(for: name, kind: kind, input: input, current: nil, by: actor)
         try await record.create(on: db)
+        cache.invalidate()
         try await audit.record("ai.provider.create", target: "ai-provider:\(name)", by: actor, detail: kind.rawValue)
         await events.publish(.aiProviderCreated, actor: actor.username, subject: "ai-provider:\(name)", data: ["kind": kind.rawValue])
         // The first health check now, so the answer already says whether it works.
@@ -106,6 +125,7 @@ struct AIService: Sendable {
             record.apiKeySecret = try await keySecret(for: record.name, kind: kind, input: input, current: record.apiKeySecret, by: actor)
         }
         try await record.update(on: db)
+        cache.invalidate()
         await breakers.reset(try record.requireID())
         try await audit.record("ai.provider.update", target: "ai-provider:\(record.name)", by: actor)
         await events.publish(.aiProviderUpdated, actor: actor.username, subject: "ai-provider:\(record.name)")
@@ -117,6 +137,7 @@ struct AIService: Sendable {
         try actor.require(.admin)
         let record = try await providerRecord(id)
         try await record.delete(on: db)
+        cache.invalidate()
         if record.apiKeySecret == Self.ownSecretName(record.name) {
             try? await secrets.delete(name: Self.ownSecretName(record.name), by: actor)
         }
@@ -152,6 +173,7 @@ struct AIService: Sendable {
         }
         record.checkedAt = now()
         try await record.update(on: db)
+        cache.invalidate()
         if before != record.health {
             await events.publish(.aiProviderHealthChanged, actor: nil, subject: "ai-provider:\(record.name)",
                                  data: ["provider": record.name, "health": record.health, "error": record.healthError ?? ""].filter { !$0.value.isEmpty })
@@ -173,19 +195,31 @@ struct AIService: Sendable {
 
     /// The client for a provider, with its API key from the vault.
     func client(for record: AIProviderRecord, timeout: Duration? = nil) async throws -> any ChatProvider {
-        guard let url = URL(string: record.baseURL) else {
-            throw NebulaError.misconfigured("The base URL of AI provider \(record.name) cannot be read; fix it in the provider's settings.")
+        try Self.client(kind: try Self.kind(record), name: record.name, baseURL: record.baseURL, apiKey: try await apiKey(of: record),
+                        timeout: timeout ?? .seconds(record.timeoutSeconds))
+    }
+
+    /// The client for a provider the router picked.
+    static func client(for provider: AIProviderSnapshot) throws -> any ChatProvider {
+        if let secret = provider.missingKeySecret {
+            throw NebulaError.unprocessable("The vault secret \(secret) that holds provider \(provider.name)'s API key is gone; store it again or pick another.",
+                                            code: "missing_api_key")
         }
-        let limit = timeout ?? .seconds(record.timeoutSeconds)
-        let key = try await apiKey(of: record)
-        switch try Self.kind(record) {
+        return try client(kind: provider.kind, name: provider.name, baseURL: provider.baseURL, apiKey: provider.apiKey, timeout: .seconds(provider.timeoutSeconds))
+    }
+
+    private static func client(kind: AIProviderKind, name: String, baseURL: String, apiKey key: String?, timeout limit: Duration) throws -> any ChatProvider {
+        guard let url = URL(string: baseURL) else {
+            throw NebulaError.misconfigured("The base URL of AI provider \(name) cannot be read; fix it in the provider's settings.")
+        }
+        switch kind {
         case .ollama:
             return OllamaClient(baseURL: url, timeout: limit)
         case .openai:
             return OpenAICompatibleClient(baseURL: url, apiKey: key, timeout: limit)
         case .anthropic:
             guard let key else {
-                throw NebulaError.unprocessable("Anthropic provider \(record.name) has no API key; add one in its settings.", code: "missing_api_key")
+                throw NebulaError.unprocessable("Anthropic provider \(name) has no API key; add one in its settings.", code: "missing_api_key")
             }
             return AnthropicClient(baseURL: url, apiKey: key, timeout: limit)
         }
