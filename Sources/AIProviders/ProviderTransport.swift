@@ -233,11 +233,18 @@ private func exchange<Decoder: StreamDecoder>(
         throw statusError(Int(response.status.code), data)
     }
     var lines = LineSplitter()
+    var handedOver = false
     do {
         for try await chunk in response.body {
             for line in lines.append(chunk) {
                 deliver(try decoder.consume(line: line))
                 if decoder.isFinished { return }
+                // A burst of frames would be decoded in one go before the consumer ran: let it
+                // take the first event now (time to first token), then carry on.
+                if !handedOver, characters > 0 {
+                    handedOver = true
+                    await Task.yield()
+                }
             }
         }
     } catch let error as AIProviderError {
