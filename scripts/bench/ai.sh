@@ -20,47 +20,21 @@
 # BENCH_AI_CHUNKS (1000).
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-cd "$ROOT"
-if ! command -v swift >/dev/null && [[ -d /opt/swift/usr/bin ]]; then PATH=/opt/swift/usr/bin:$PATH; fi
-# shellcheck source=../lib/peers.sh
-source "$ROOT/scripts/lib/peers.sh"
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 REQUESTS=${BENCH_AI_REQUESTS:-200}
 WARMUP=${BENCH_AI_WARMUP:-20}
 CHUNKS=${BENCH_AI_CHUNKS:-1000}
-PASSWORD="bench-password-123"
 RESULTS="$ROOT/scripts/bench/last-ai-results.txt"
 ALL_RESULTS="$ROOT/scripts/bench/last-results.txt"
-SCRATCH=${BENCH_SCRATCH_PATH:-.build}
 
-if [[ -z ${NEBULA_BIN:-} || -z ${NEBULA_AI_BENCH_BIN:-} ]]; then
-  echo "==> swift build -c release --scratch-path $SCRATCH (nebula, nebula-ai-bench)" >&2
-  [[ -n ${NEBULA_BIN:-} ]] || swift build -c release --scratch-path "$SCRATCH" --product nebula >&2
-  swift build -c release --scratch-path "$SCRATCH" --product nebula-ai-bench >&2
-fi
-BIN=${NEBULA_BIN:-$ROOT/$SCRATCH/release/nebula}
-BENCH=${NEBULA_AI_BENCH_BIN:-$ROOT/$SCRATCH/release/nebula-ai-bench}
-for b in "$BIN" "$BENCH"; do [[ -x $b ]] || { echo "bench: $b is not executable" >&2; exit 1; }; done
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/nebula-ai-bench.XXXXXX")
-SERVER_PID="" UPSTREAM_PID=""
-cleanup() {
-  local rc=$?
-  set +e
-  trap - EXIT INT TERM
-  if ((rc != 0)) && [[ -f $TMP/server.log ]]; then
-    echo "----- nebula server log, last 40 lines -----" >&2
-    tail -n 40 "$TMP/server.log" >&2
-  fi
-  stop_pid "$SERVER_PID" 10
-  stop_pid "$UPSTREAM_PID" 5
-  rm -rf "$TMP"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+if [[ -n ${NEBULA_AI_BENCH_BIN:-} ]]; then bench_binary; else bench_binary nebula-ai-bench; fi
+BENCH=${NEBULA_AI_BENCH_BIN:-$ROOT/${BENCH_SCRATCH_PATH:-.build}/release/nebula-ai-bench}
+[[ -x $BENCH ]] || { echo "bench: $BENCH is not executable" >&2; exit 1; }
+bench_start ai
+UPSTREAM_PID=""
+bench_on_exit 'stop_pid "$UPSTREAM_PID" 5'
 unset DATABASE_URL
 
 # The upstream: one event-loop thread, chunks pre-built.
@@ -70,17 +44,10 @@ UPSTREAM_PID=$!
 wait_http_ok "http://127.0.0.1:$UPSTREAM_PORT/v1/models" 30 "$UPSTREAM_PID"
 
 DATA=$TMP/data
-mkdir -p "$DATA"
-printf '%s\n%s\n' "$PASSWORD" "$PASSWORD" | NEBULA_DATA_DIR=$DATA "$BIN" user create --username bench --role admin >/dev/null
-TOKEN=$(NEBULA_DATA_DIR=$DATA "$BIN" token create --username bench --name bench | tail -n 1 | tr -d '[:space:]')
-PORT=$(free_port)
-URL="http://127.0.0.1:$PORT"
-NEBULA_LOCAL_AGENT=false NEBULA_DATA_DIR=$DATA NEBULA_LOG_LEVEL=warning "$BIN" serve --host 127.0.0.1 --port "$PORT" >"$TMP/server.log" 2>&1 &
-SERVER_PID=$!
-wait_http_ok "$URL/readyz" 120 "$SERVER_PID"
+bench_admin "$DATA"
+bench_serve "$DATA" NEBULA_LOCAL_AGENT=false
 
-HEALTH=$(curl -fsS -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \
-  -d "{\"name\":\"bench\",\"kind\":\"openai\",\"baseURL\":\"http://127.0.0.1:$UPSTREAM_PORT/v1\"}" \
+HEALTH=$(api -d "{\"name\":\"bench\",\"kind\":\"openai\",\"baseURL\":\"http://127.0.0.1:$UPSTREAM_PORT/v1\"}" \
   "$URL/api/v1/ai/providers" | python3 -c 'import json,sys; print(json.load(sys.stdin)["health"])')
 [[ $HEALTH == ok ]] || { echo "bench: the gateway sees the bench upstream as '$HEALTH'" >&2; exit 1; }
 

@@ -12,40 +12,18 @@
 # BENCH_CHECKS, BENCH_INTERVAL, BENCH_SECONDS.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-cd "$ROOT"
-if ! command -v swift >/dev/null && [[ -d /opt/swift/usr/bin ]]; then PATH=/opt/swift/usr/bin:$PATH; fi
-# shellcheck source=../lib/peers.sh
-source "$ROOT/scripts/lib/peers.sh"
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 COUNT=${BENCH_CHECKS:-1000}
 INTERVAL=${BENCH_INTERVAL:-30}
 SECONDS_RUN=${BENCH_SECONDS:-180}
-PASSWORD="bench-password-123"
 RESULTS="$ROOT/scripts/bench/last-checks-results.txt"
 
-if [[ -z ${NEBULA_BIN:-} ]]; then
-  echo "==> swift build -c release --product nebula" >&2
-  swift build -c release --product nebula >&2
-fi
-BIN=${NEBULA_BIN:-$ROOT/.build/release/nebula}
-[[ -x $BIN ]] || { echo "bench: $BIN is not executable" >&2; exit 1; }
-
-TMP=$(mktemp -d /tmp/nbk.XXXXXX)
-chmod 755 "$TMP"
-SERVER_PID="" SITE_PID=""
-cleanup() {
-  local rc=$?
-  set +e
-  trap - EXIT INT TERM
-  stop_pid "$SERVER_PID" 10
-  stop_pid "$SITE_PID" 5
-  rm -rf "$TMP"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_binary
+bench_start checks
+SITE_PID=""
+bench_on_exit 'stop_pid "$SITE_PID" 5'
 unset DATABASE_URL
 
 # The monitored site: a small threaded HTTP server on loopback answering 200 "ok".
@@ -62,15 +40,8 @@ PY
 SITE_PID=$!
 
 DATA=$TMP/data
-mkdir -p "$DATA"
-printf '%s\n%s\n' "$PASSWORD" "$PASSWORD" | NEBULA_DATA_DIR=$DATA "$BIN" user create --username bench --role admin >/dev/null
-TOKEN=$(NEBULA_DATA_DIR=$DATA "$BIN" token create --username bench --name bench | tail -n 1 | tr -d '[:space:]')
-PORT=$(free_port)
-URL="http://127.0.0.1:$PORT"
-NEBULA_LOCAL_AGENT=false NEBULA_DATA_DIR=$DATA NEBULA_LOG_LEVEL=warning "$BIN" serve --host 127.0.0.1 --port "$PORT" >"$TMP/server.log" 2>&1 &
-SERVER_PID=$!
-wait_http_ok "$URL/readyz" 120 "$SERVER_PID"
-api() { curl -fsS -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" "$@"; }
+bench_admin "$DATA"
+bench_serve "$DATA" NEBULA_LOCAL_AGENT=false
 
 echo "==> creating $COUNT http checks every $INTERVAL s against 127.0.0.1:$SITE_PORT" >&2
 python3 - "$URL" "$TOKEN" "$COUNT" "$INTERVAL" "$SITE_PORT" <<'PY'

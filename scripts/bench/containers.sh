@@ -13,39 +13,18 @@
 # Environment: NEBULA_BIN (release binary; built when unset), BENCH_CONTAINERS, BENCH_LOG_SECONDS.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-cd "$ROOT"
-if ! command -v swift >/dev/null && [[ -d /opt/swift/usr/bin ]]; then PATH=/opt/swift/usr/bin:$PATH; fi
-# shellcheck source=../lib/peers.sh
-source "$ROOT/scripts/lib/peers.sh"
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 COUNT=${BENCH_CONTAINERS:-200}
 LOG_SECONDS=${BENCH_LOG_SECONDS:-10}
-PASSWORD="bench-password-123"
 RESULTS="$ROOT/scripts/bench/last-containers-results.txt"
 
-if [[ -z ${NEBULA_BIN:-} ]]; then
-  echo "==> swift build -c release --product nebula" >&2
-  swift build -c release --product nebula >&2
-fi
-BIN=${NEBULA_BIN:-$ROOT/.build/release/nebula}
-
-TMP=$(mktemp -d /tmp/nbc.XXXXXX)
-chmod 755 "$TMP"
-SERVER_PID="" AGENT_PID=""
-cleanup() {
-  local rc=$?
-  set +e
-  trap - EXIT INT TERM
-  stop_pid "$AGENT_PID" 5
-  stop_pid "$SERVER_PID" 10
-  stop_dockerd "$TMP/d"
-  rm -rf "$TMP"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_binary
+bench_start containers
+AGENT_PID=""
+bench_on_exit 'stop_dockerd "$TMP/d"'
+bench_on_exit 'stop_pid "$AGENT_PID" 5'
 unset DATABASE_URL
 
 mkdir -p "$TMP/d"
@@ -57,16 +36,9 @@ for ((i = 0; i < COUNT; i++)); do
 done
 
 DATA=$TMP/data
-mkdir -p "$DATA"
-printf '%s\n%s\n' "$PASSWORD" "$PASSWORD" | NEBULA_DATA_DIR=$DATA "$BIN" user create --username bench --role admin >/dev/null
-TOKEN=$(NEBULA_DATA_DIR=$DATA "$BIN" token create --username bench --name bench | tail -n 1 | tr -d '[:space:]')
-PORT=$(free_port)
-URL="http://127.0.0.1:$PORT"
+bench_admin "$DATA"
 # The control plane's own node uses the same engine, so the log stream can be measured both ways.
-DOCKER_HOST=$NEBULA_TEST_DOCKER_HOST NEBULA_APPS_DIR=$TMP/local-apps NEBULA_DATA_DIR=$DATA NEBULA_LOG_LEVEL=warning "$BIN" serve --host 127.0.0.1 --port "$PORT" >"$TMP/server.log" 2>&1 &
-SERVER_PID=$!
-wait_http_ok "$URL/readyz" 60 "$SERVER_PID"
-api() { curl -sf -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' "$@"; }
+bench_serve "$DATA" DOCKER_HOST="$NEBULA_TEST_DOCKER_HOST" NEBULA_APPS_DIR="$TMP/local-apps"
 
 ID=$(api -d '{"name":"bench-docker","connection":"agent"}' "$URL/api/v1/servers" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 JOIN=$(api -X POST "$URL/api/v1/servers/$ID/join-token" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')

@@ -11,40 +11,19 @@
 #              BENCH_AGENTS, BENCH_AGENT_SECONDS, BENCH_LOAD_SECONDS (60).
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-cd "$ROOT"
-if ! command -v swift >/dev/null && [[ -d /opt/swift/usr/bin ]]; then PATH=/opt/swift/usr/bin:$PATH; fi
-# shellcheck source=../lib/peers.sh
-source "$ROOT/scripts/lib/peers.sh"
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 AGENTS=${BENCH_AGENTS:-200}
 AGENT_SECONDS=${BENCH_AGENT_SECONDS:-60}
 LOAD_SECONDS=${BENCH_LOAD_SECONDS:-60}
-PASSWORD="bench-password-123"
 RESULTS="$ROOT/scripts/bench/last-fleet-results.txt"
 
-if [[ -z ${NEBULA_BIN:-} || -z ${NEBULA_LOAD_BIN:-} ]]; then
-  echo "==> swift build -c release (nebula, nebula-fleet-load)" >&2
-  swift build -c release --product nebula >&2
-  swift build -c release --product nebula-fleet-load >&2
-fi
-BIN=${NEBULA_BIN:-$ROOT/.build/release/nebula}
-LOAD=${NEBULA_LOAD_BIN:-$ROOT/.build/release/nebula-fleet-load}
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/nebula-fleet-bench.XXXXXX")
-SERVER_PID="" AGENT_PID=""
-cleanup() {
-  local rc=$?
-  set +e
-  trap - EXIT INT TERM
-  stop_pid "$AGENT_PID" 5
-  stop_pid "$SERVER_PID" 10
-  rm -rf "$TMP"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+if [[ -n ${NEBULA_LOAD_BIN:-} ]]; then bench_binary; else bench_binary nebula-fleet-load; fi
+LOAD=${NEBULA_LOAD_BIN:-$ROOT/${BENCH_SCRATCH_PATH:-.build}/release/nebula-fleet-load}
+bench_start fleet
+AGENT_PID=""
+bench_on_exit 'stop_pid "$AGENT_PID" 5'
 unset DATABASE_URL
 
 # Process CPU seconds (user + system) from /proc/PID/stat.
@@ -52,16 +31,9 @@ cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
 DATA=$TMP/data
-mkdir -p "$DATA"
-printf '%s\n%s\n' "$PASSWORD" "$PASSWORD" | NEBULA_DATA_DIR=$DATA "$BIN" user create --username bench --role admin >/dev/null
-TOKEN=$(NEBULA_DATA_DIR=$DATA "$BIN" token create --username bench --name bench | tail -n 1 | tr -d '[:space:]')
-PORT=$(free_port)
-URL="http://127.0.0.1:$PORT"
+bench_admin "$DATA"
 # The local agent stays on (as in production); its one node is negligible next to the load.
-NEBULA_DATA_DIR=$DATA NEBULA_LOG_LEVEL=warning "$BIN" serve --host 127.0.0.1 --port "$PORT" >"$TMP/server.log" 2>&1 &
-SERVER_PID=$!
-wait_http_ok "$URL/readyz" 60 "$SERVER_PID"
-api() { curl -sf -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' "$@"; }
+bench_serve "$DATA"
 
 # 1. One real agent.
 echo "==> nebula agent for ${AGENT_SECONDS}s at a 5 s interval" >&2

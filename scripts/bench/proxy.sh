@@ -13,42 +13,20 @@
 # BENCH_ROUTES, BENCH_APPLIES, BENCH_WRK_SECONDS (10).
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-cd "$ROOT"
-if ! command -v swift >/dev/null && [[ -d /opt/swift/usr/bin ]]; then PATH=/opt/swift/usr/bin:$PATH; fi
-# shellcheck source=../lib/peers.sh
-source "$ROOT/scripts/lib/peers.sh"
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ROUTES=${BENCH_ROUTES:-500}
 APPLIES=${BENCH_APPLIES:-5}
 WRK_SECONDS=${BENCH_WRK_SECONDS:-10}
-PASSWORD="bench-password-123"
 RESULTS="$ROOT/scripts/bench/last-proxy-results.txt"
 
-if [[ -z ${NEBULA_BIN:-} ]]; then
-  echo "==> swift build -c release --product nebula" >&2
-  swift build -c release --product nebula >&2
-fi
-BIN=${NEBULA_BIN:-$ROOT/.build/release/nebula}
-[[ -x $BIN ]] || { echo "bench: $BIN is not executable" >&2; exit 1; }
+bench_binary
 command -v wrk >/dev/null || { echo "bench: wrk is not installed (make test-deps)" >&2; exit 1; }
-
-TMP=$(mktemp -d /tmp/npx.XXXXXX)
-chmod 755 "$TMP"
-SERVER_PID="" UPSTREAM_PID=""
-cleanup() {
-  local rc=$?
-  set +e
-  trap - EXIT INT TERM
-  stop_pid "$SERVER_PID" 10
-  stop_pid "$UPSTREAM_PID" 5
-  stop_caddy "$TMP"
-  rm -rf "$TMP"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_start proxy
+UPSTREAM_PID=""
+bench_on_exit 'stop_caddy "$TMP"'
+bench_on_exit 'stop_pid "$UPSTREAM_PID" 5'
 unset DATABASE_URL
 
 # The upstream: `caddy respond` (keep-alive, a fixed body), so the upstream is not what the tail
@@ -62,15 +40,8 @@ wait_http_ok "http://127.0.0.1:$UPSTREAM_PORT/" 30 "$UPSTREAM_PID"
 start_caddy "$TMP"
 
 DATA=$TMP/data
-mkdir -p "$DATA"
-printf '%s\n%s\n' "$PASSWORD" "$PASSWORD" | NEBULA_DATA_DIR=$DATA "$BIN" user create --username bench --role admin >/dev/null
-TOKEN=$(NEBULA_DATA_DIR=$DATA "$BIN" token create --username bench --name bench | tail -n 1 | tr -d '[:space:]')
-PORT=$(free_port)
-URL="http://127.0.0.1:$PORT"
-NEBULA_LOCAL_AGENT=false NEBULA_DATA_DIR=$DATA NEBULA_LOG_LEVEL=warning "$BIN" serve --host 127.0.0.1 --port "$PORT" >"$TMP/server.log" 2>&1 &
-SERVER_PID=$!
-wait_http_ok "$URL/readyz" 120 "$SERVER_PID"
-api() { curl -fsS -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" "$@"; }
+bench_admin "$DATA"
+bench_serve "$DATA" NEBULA_LOCAL_AGENT=false
 
 api -X PUT "$URL/api/v1/proxy/settings" -d "{\"adminURL\":\"$NEBULA_TEST_CADDY_ADMIN\",\"httpPort\":$NEBULA_TEST_CADDY_HTTP_PORT,\"httpsPort\":$NEBULA_TEST_CADDY_HTTPS_PORT,\"listenHost\":\"127.0.0.1\"}" >/dev/null
 

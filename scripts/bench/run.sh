@@ -9,45 +9,22 @@
 #   NEBULA_BIN=path              benchmark that binary and skip the release build
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-cd "$ROOT"
-if ! command -v swift >/dev/null && [[ -d /opt/swift/usr/bin ]]; then PATH=/opt/swift/usr/bin:$PATH; fi
-# shellcheck source=../lib/peers.sh
-source "$ROOT/scripts/lib/peers.sh"
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 RUNS=${BENCH_RUNS:-5}
 DURATION=${BENCH_DURATION:-10s}
-PASSWORD="bench-password-123"
+PASSWORD=$BENCH_PASSWORD
 RESULTS="$ROOT/scripts/bench/last-results.txt"
 
 for tool in curl wrk python3; do
   command -v "$tool" >/dev/null || { echo "bench: '$tool' is missing (make test-deps)" >&2; exit 1; }
 done
 
-if [[ -n ${NEBULA_BIN:-} ]]; then
-  BIN=$NEBULA_BIN
-else
-  echo "==> swift build -c release --product nebula" >&2
-  swift build -c release --product nebula >&2
-  BIN=$ROOT/.build/release/nebula
-fi
-[[ -x $BIN ]] || { echo "bench: $BIN is not executable" >&2; exit 1; }
-
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/nebula-bench.XXXXXX")
-chmod 755 "$TMP"
-SERVER_PID=""
-cleanup() {
-  local rc=$?
-  set +e
-  trap - EXIT INT TERM
-  stop_pid "$SERVER_PID" 10
-  stop_postgres "$TMP"
-  rm -rf "$TMP"
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_binary
+bench_start platform
+bench_on_exit 'stop_postgres "$TMP"'
+bench_on_exit 'stop_pid "$SERVER_PID" 10'
 
 BACKEND="sqlite"
 OWN_PG=""
