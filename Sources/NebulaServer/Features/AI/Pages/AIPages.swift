@@ -100,7 +100,7 @@ enum AIPages {
                     tag("a", [.value("class", "ai-provider-name"), .value("href", "/ai/providers/\(provider.id)")]) { Text(provider.name) }
                     Span(provider.kind.label).class("ai-provider-kind")
                 }.class("ai-provider-title")
-                healthBadge(provider)
+                healthBadge(provider.health)
             }.class("ai-provider-head")
             Div {
                 if let latency = provider.latencyMs { StatusBadge("\(latency) ms", tone: .grey) }
@@ -191,14 +191,16 @@ enum AIPages {
         }
     }
 
-    static func healthBadge(_ provider: AIProviderDTO) -> any Component {
-        switch provider.health {
+    /// A provider's last health check as a badge (the providers list and a provider's page).
+    static func healthBadge(_ health: String) -> any Component {
+        switch health {
         case "ok": StatusBadge("ok", tone: .green)
         case "down": StatusBadge("down", tone: .red)
         default: StatusBadge("not checked", tone: .grey)
         }
     }
 
+    /// Whether the router is calling the provider (closed) or skipping it after failures (open).
     static func circuitBadge(_ circuit: String) -> any Component {
         switch circuit {
         case "open": StatusBadge("circuit open", tone: .red)

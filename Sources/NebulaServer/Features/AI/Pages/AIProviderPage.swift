@@ -84,9 +84,9 @@ enum AIProviderPage {
             Card(title: "Provider", subtitle: "\(provider.kind.label) · \(provider.isLocal ? "local" : "cloud") · \(provider.enabled ? "enabled" : "disabled")") {
                 DetailList([
                     ("Health", Div {
-                        healthBadge(provider.health)
+                        AIPages.healthBadge(provider.health)
                         if let latency = provider.latencyMs { StatusBadge("\(latency) ms", tone: latency < 500 ? .grey : .amber) }
-                        circuitBadge(provider.circuit)
+                        AIPages.circuitBadge(provider.circuit)
                     }.class("badge-row")),
                     ("Base URL", Mono(provider.baseURL)),
                     ("Last checked", provider.checkedAt.map { RelativeTime($0) as any Component } ?? Text("never")),
@@ -236,21 +236,6 @@ enum AIProviderPage {
         return tag("span", [.value("title", ISO8601DateFormatter().string(from: expiresAt))]) { Text(text) }
     }
 
-    static func healthBadge(_ health: String) -> any Component {
-        switch health {
-        case "ok": StatusBadge("healthy", tone: .green)
-        case "down": StatusBadge("down", tone: .red)
-        default: StatusBadge("not checked", tone: .grey)
-        }
-    }
-
-    static func circuitBadge(_ circuit: String) -> any Component {
-        switch circuit {
-        case "open": StatusBadge("circuit open", tone: .red)
-        case "half-open": StatusBadge("circuit half-open", tone: .amber)
-        default: StatusBadge("circuit closed", tone: .grey)
-        }
-    }
 
     // MARK: Actions
 
