@@ -144,7 +144,8 @@ import Testing
     @Test(arguments: TestDatabase.all)
     func autoFallsBackBeforeTheFirstTokenAndAnOpenCircuitCostsNoMoreCalls(_ database: TestDatabase) async throws {
         try await AI.withFakes(2) { fakes in
-            try await withApp(database, configure: { $0.aiBreakerFailures = 3; $0.aiBreakerCooldown = .seconds(2) }) { app in
+            // A cooldown no test run outlasts: the circuit stays open for the whole test.
+            try await withApp(database, configure: { $0.aiBreakerFailures = 3; $0.aiBreakerCooldown = .seconds(600) }) { app in
                 // setup: the local node fails every request; the cloud one answers
                 let admin = try await app.token(role: .admin)
                 let local = try await AI.ollama(app, token: admin, name: "gpu-box", fakes[0])
@@ -159,22 +160,39 @@ import Testing
                     answers.append(try response.decode(ChatAnswerDTO.self))
                 }
                 let opened = try await AI.provider(app, token: admin, local.id)
-                let callsWhileOpen = fakes[0].chatRequestCount
-                // the local node recovers; after the cooldown one probe goes to it and closes the circuit
-                fakes[0].defaultTurn = .answer("Local again.")
-                try await Task.sleep(for: .seconds(3))
-                let probe = try await app.request(.POST, "/api/v1/ai/chat", token: admin, json: #"{"message":"status?","model":"tiny-model"}"#).decode(ChatAnswerDTO.self)
-                let closed = try await AI.provider(app, token: admin, local.id)
                 // verify
                 #expect(answers.allSatisfy { $0.provider == "cloud" && $0.message.content == "From the cloud." })
                 #expect(answers[0].attempts.map(\.outcome) == ["failed", "used"], "\(answers[0].attempts)")
                 #expect(answers[0].attempts[0].error?.contains("CUDA out of memory") == true)
                 #expect(answers[3].attempts.map(\.outcome) == ["circuit_open", "used"], "\(answers[3].attempts)")
-                #expect(callsWhileOpen == 3, "an outage costs three failed calls, not one per request")
+                #expect(fakes[0].chatRequestCount == 3, "an outage costs three failed calls, not one per request")
                 #expect(opened.circuit == "open")
+                #expect(fakes[1].chatRequestCount == 5)
+            }
+        }
+    }
+
+    @Test(arguments: TestDatabase.all)
+    func afterTheCooldownOneProbeClosesTheCircuitOfARecoveredProvider(_ database: TestDatabase) async throws {
+        try await AI.withFakes(2) { fakes in
+            try await withApp(database, configure: { $0.aiBreakerFailures = 1; $0.aiBreakerCooldown = .seconds(1) }) { app in
+                // setup: the local node fails once (the circuit opens), then recovers
+                let admin = try await app.token(role: .admin)
+                let local = try await AI.ollama(app, token: admin, name: "gpu-box", fakes[0])
+                _ = try await AI.openAI(app, token: admin, name: "cloud", fakes[1])
+                fakes[0].script([.failBeforeFirstToken(status: 503, message: "loading model")])
+                fakes[0].defaultTurn = .answer("Local again.")
+                fakes[1].defaultTurn = .answer("From the cloud.")
+                let first = try await app.request(.POST, "/api/v1/ai/chat", token: admin, json: #"{"message":"status?"}"#).decode(ChatAnswerDTO.self)
+                // act: after the cooldown
+                try await Task.sleep(for: .seconds(3))
+                let probe = try await app.request(.POST, "/api/v1/ai/chat", token: admin, json: #"{"message":"status?"}"#).decode(ChatAnswerDTO.self)
+                let closed = try await AI.provider(app, token: admin, local.id)
+                // verify
+                #expect(first.provider == "cloud" && first.attempts.map(\.outcome) == ["failed", "used"], "\(first.attempts)")
                 #expect(probe.provider == "gpu-box" && probe.message.content == "Local again.", "\(probe.attempts)")
                 #expect(closed.circuit == "closed")
-                #expect(fakes[1].chatRequestCount == 5)
+                #expect(fakes[0].chatRequestCount == 2)
             }
         }
     }

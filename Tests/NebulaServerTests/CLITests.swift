@@ -21,7 +21,7 @@ import Testing
             #expect(mismatch.status != 0 && mismatch.stderr.contains("differ"))
             #expect(short.status == 1 && short.stderr == "nebula: A password needs at least 12 characters.\n")
             #expect(list.stdout.contains("root") && list.stdout.contains("admin"))
-            #expect(token.status == 0 && token.lastLine.hasPrefix("nbl_"))
+            try #require(token.status == 0 && token.lastLine.hasPrefix("nbl_"), "nebula token create: \(token.status) \(token.stderr)")
             let me = try await app.request(.GET, "/api/v1/me", token: token.lastLine)
             #expect(try me.decode(Me.self).username == "root")
             #expect(try me.decode(Me.self).role == .operator)

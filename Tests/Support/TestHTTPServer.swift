@@ -144,7 +144,13 @@ public final class TestHTTPServer: Sendable {
                             try await outbound.write(.body(.byteBuffer(ByteBuffer(string: chunk))))
                             try await Task.sleep(for: reply.delay)
                         }
-                        if reply.abort { throw Aborted() }   // executeThenClose closes the connection
+                        if reply.abort {
+                            // The writer hands bytes to the socket after `write` returns, and a
+                            // close drops what it has not sent yet: give it time to send every
+                            // chunk, then cut (executeThenClose closes the connection).
+                            try await Task.sleep(for: .milliseconds(500))
+                            throw Aborted()
+                        }
                     } else {
                         headers.replaceOrAdd(name: "Content-Length", value: "\(reply.body.utf8.count)")
                         try await outbound.write(.head(HTTPResponseHead(version: received.version, status: reply.status, headers: headers)))

@@ -92,7 +92,8 @@ extension TestApp {
 
     /// Runs an agent without streaming and returns the execution as the API answers it.
     func runAgent(_ id: UUID, token: String, message: String) async throws -> AgentExecutionDTO {
-        let response = try await request(.POST, "/api/v1/ai/agents/\(id)/run", token: token, json: Self.json(["message": message]))
+        // A whole run is several model calls and tool calls: on a starved runner it can take a while.
+        let response = try await request(.POST, "/api/v1/ai/agents/\(id)/run", token: token, json: Self.json(["message": message]), timeout: .seconds(120))
         #expect(response.status == .ok, "running the agent: \(response.body)")
         return try response.decode(AgentExecutionDTO.self)
     }

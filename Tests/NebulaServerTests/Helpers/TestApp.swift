@@ -103,7 +103,8 @@ struct TestApp: Sendable {
     /// One HTTP request. `json` is sent as the body with `Content-Type: application/json`,
     /// `form` URL-encoded, `raw` as it is (`application/octet-stream`).
     func request(_ method: NIOHTTP1.HTTPMethod, _ path: String, token: String? = nil, json: String? = nil,
-                 form: [(String, String)]? = nil, raw: Data? = nil, headers: [(String, String)] = [], cookies: CookieJar? = nil) async throws -> TestResponse {
+                 form: [(String, String)]? = nil, raw: Data? = nil, headers: [(String, String)] = [], cookies: CookieJar? = nil,
+                 timeout: Duration = .seconds(30)) async throws -> TestResponse {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
@@ -121,7 +122,7 @@ struct TestApp: Sendable {
         }
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let cookies, let header = cookies.header { request.headers.add(name: "Cookie", value: header) }
-        let response = try await Self.client.execute(request, timeout: .seconds(30))
+        let response = try await Self.client.execute(request, timeout: .seconds(timeout.components.seconds))
         let body = try await response.body.collect(upTo: 16 << 20)
         cookies?.store(response.headers)
         return TestResponse(status: response.status, headers: response.headers, body: String(buffer: body), data: Data(buffer: body))

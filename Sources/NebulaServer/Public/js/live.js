@@ -12,6 +12,8 @@
 //   [data-live-job-log]         a job's log from /api/v1/jobs/<data-job-id>/log, with
 //                               [data-job-status="<id>"] badges and [data-job-progress="<id>"] bars
 //   [data-nav-toggle]           the menu button of the narrow-screen top bar
+//   [data-live-reload="type"]   reloads the page (keeping the scroll position) when an event of
+//                               that type about data-live-subject arrives (at most once a second)
 
 document.documentElement.classList.add("js");
 
@@ -424,6 +426,33 @@ function liveCounter(el) {
   };
 }
 
+/** Reloads the page when its subject changes (a page whose state is drawn on the server). */
+function liveReload(el) {
+  const subject = el.dataset.liveSubject || "";
+  let pending = null;
+  return {
+    types: [el.dataset.liveReload],
+    knownTypes: [],
+    indicators: indicatorsFor(el),
+    receive: (event) => {
+      if (subject && event.subject !== subject) return;
+      if (pending) return;
+      pending = setTimeout(() => {
+        sessionStorage.setItem("nebula-scroll:" + location.pathname, String(window.scrollY));
+        location.reload();
+      }, 1000);
+    },
+  };
+}
+
+function restoreScroll() {
+  const key = "nebula-scroll:" + location.pathname;
+  const saved = sessionStorage.getItem(key);
+  if (saved === null) return;
+  sessionStorage.removeItem(key);
+  window.scrollTo(0, parseInt(saved, 10) || 0);
+}
+
 // ---------------------------------------------------------------- job logs
 
 function initJobLog(el) {
@@ -508,10 +537,12 @@ function start() {
   });
   safely("confirmations", initConfirmations);
   safely("navigation", initNavToggle);
+  safely("scroll position", restoreScroll);
   safely("event stream", () => {
     const consumers = [
       ...[...document.querySelectorAll("[data-live-events]")].map(liveList),
       ...[...document.querySelectorAll("[data-live-count]")].filter((el) => el.dataset.liveCount).map(liveCounter),
+      ...[...document.querySelectorAll("[data-live-reload]")].filter((el) => el.dataset.liveReload).map(liveReload),
     ];
     startEventHub(consumers);
   });

@@ -401,6 +401,9 @@ struct AgentRunner: Sendable {
         run.row.durationMilliseconds = run.spent
         run.row.heartbeatAt = Date()
         try await run.row.update(on: db)
+        // Each step saved is news for the execution's page.
+        await services.events.publish(.aiExecutionUpdated, actor: run.row.username, subject: "ai-execution:\(run.row.id?.uuidString ?? "")",
+                                      data: ["status": run.row.status, "agent": run.row.agentName])
     }
 
     private func stopForTime(_ run: inout Run, agent: AIAgentRecord) async -> AgentExecutionDTO? {

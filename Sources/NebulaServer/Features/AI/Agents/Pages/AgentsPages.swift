@@ -299,11 +299,18 @@ enum ExecutionPage {
         return req.render(view(context, execution, canDecide: actor.role >= .operator))
     }
 
+    /// While a run goes on, its page reloads itself at each step (live.js, `data-live-reload`).
+    static func liveReload(_ id: UUID) -> any Component {
+        Span { LiveIndicator() }
+            .attribute(named: "data-live-reload", value: EventType.aiExecutionUpdated.rawValue)
+            .attribute(named: "data-live-subject", value: "ai-execution:\(id.uuidString)")
+    }
+
     static func view(_ context: PageContext, _ execution: AgentExecutionDTO, canDecide: Bool) -> HTML {
         let csrf = context.csrfToken
         return Layout.page(context) {
             Card(title: "Run of \(execution.agent)", subtitle: execution.message,
-                 actions: execution.status == .running ? LinkButton("Refresh", href: "/ai/executions/\(execution.id)") as any Component : nil) {
+                 actions: execution.status.isFinal ? nil : Self.liveReload(execution.id)) {
                 DetailList([
                     ("Status", StatusBadge(label(execution.status), tone: tone(execution.status))),
                     ("Why", Text(execution.reason ?? "—")),
