@@ -8,7 +8,7 @@ import Testing
 @Suite struct FleetTests {
 
     /// Polls the server list until `predicate` holds or `timeout` passes.
-    func waitForServers(_ app: TestApp, token: String, timeout: Duration = .seconds(20), until predicate: ([ServerDTO]) -> Bool) async throws -> [ServerDTO] {
+    func waitForServers(_ app: TestApp, token: String, timeout: Duration = .seconds(60), until predicate: ([ServerDTO]) -> Bool) async throws -> [ServerDTO] {
         let deadline = ContinuousClock.now + timeout
         while true {
             let servers = try await app.request(.GET, "/api/v1/servers", token: token).decode(ServerListBody.self).items
@@ -24,7 +24,9 @@ import Testing
             let token = try await app.token(role: .viewer)
             let stream = try await SSEReader.open(app.baseURL + "/api/v1/events/stream?types=server.metrics", token: token)
             // act
-            let servers = try await waitForServers(app, token: token) { $0.first?.latest?.cpu != nil }
+            // Online too: with a 1 s interval a starved runner can miss three readings in a row,
+            // and the node is marked offline until the next one arrives.
+            let servers = try await waitForServers(app, token: token) { $0.first?.latest?.cpu != nil && $0.first?.status == .online }
             let live = await stream.next()
             stream.close()
             let local = try #require(servers.first)
