@@ -45,7 +45,7 @@ import NIOHTTP1
     func revoke(_ server: UUID, on app: TestApp, andWaitFor agent: SpawnedNebula) async throws -> (HTTPResponseStatus, Int32?) {
         let token = try await app.token(role: .operator)
         let revoked = try await app.request(.POST, "/api/v1/servers/\(server)/revoke", token: token)
-        return (revoked.status, await agent.exitStatusOrStop(within: .seconds(20)))
+        return (revoked.status, await agent.exitStatusOrStop(within: .seconds(60)))
     }
 
     @Test(arguments: TestDatabase.all)

@@ -9,7 +9,7 @@ struct ServerListBody: Decodable { var items: [ServerDTO]; var total: Int }
 struct IssuedTokenBody: Decodable { var token: String; var expiresAt: Date; var command: String }
 
 /// Polls `condition` every 100 ms until it holds (true) or `timeout` passes (false).
-func waitUntil(timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async throws -> Bool {
+func waitUntil(timeout: Duration = .seconds(90), _ condition: () async throws -> Bool) async throws -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if try await condition() { return true }

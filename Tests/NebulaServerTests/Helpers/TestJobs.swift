@@ -75,7 +75,7 @@ final class AttemptLog: Sendable {
 
 extension TestApp {
     /// Polls until the job reaches `status` or `timeout` passes; returns its final state.
-    func waitForJob(_ id: UUID, toBe statuses: Set<JobStatus>, timeout: Duration = .seconds(20)) async throws -> JobDTO {
+    func waitForJob(_ id: UUID, toBe statuses: Set<JobStatus>, timeout: Duration = .seconds(90)) async throws -> JobDTO {
         let deadline = ContinuousClock.now + timeout
         while true {
             let job = try await services.jobs.find(id)
