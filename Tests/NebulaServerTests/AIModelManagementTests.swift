@@ -83,7 +83,7 @@ import Testing
 
     @Test(arguments: TestDatabase.all)
     func pullRunsAsAJobWithProgressAndTheModelAppears(_ database: TestDatabase) async throws {
-        try await withApp(database) { app in
+        try await withApp(database, configure: Self.leaseOutlastingAStarvedRunner) { app in
             try await AI.withFakes(1) { fakes in
                 // setup
                 let admin = try await app.token(role: .admin)
@@ -121,7 +121,7 @@ import Testing
 
     @Test(arguments: TestDatabase.all)
     func aFailingPullFailsTheJobWithOllamasMessage(_ database: TestDatabase) async throws {
-        try await withApp(database) { app in
+        try await withApp(database, configure: Self.leaseOutlastingAStarvedRunner) { app in
             try await AI.withFakes(1) { fakes in
                 // setup
                 let admin = try await app.token(role: .admin)
@@ -141,6 +141,12 @@ import Testing
                 #expect(finished.first?.outcome == .failure)
             }
         }
+    }
+
+    /// A pull is one attempt (Ollama's own errors are final): a lease that lapses because a starved
+    /// runner missed the renewals would fail it, so these tests give the worker two minutes.
+    static func leaseOutlastingAStarvedRunner(_ config: inout Config) {
+        config.jobLease = .seconds(120)
     }
 
     @Test(arguments: TestDatabase.all)
