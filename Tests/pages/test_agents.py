@@ -7,14 +7,15 @@ tool call, its result and the answer shown."""
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 from conftest import screenshot
-from test_ai import MODEL, add_provider
+from test_ai import MODEL, FakeOpenAI, add_provider
 from test_pages import (  # noqa: F401  (fixtures are used by name)
     admin_account, admin_driver, browser, fill, flash_text, form_with, submit, unique, wait, wait_for_path,
 )
@@ -22,28 +23,10 @@ from test_pages import (  # noqa: F401  (fixtures are used by name)
 ANSWER = "All your servers answered: the control plane's own node is online."
 
 
-class FakeToolModel(BaseHTTPRequestHandler):
-    """Streams a `list_servers` tool call when the conversation has no tool result yet, otherwise
-    a final answer in slow pieces (so the run is seen going on)."""
-
-    protocol_version = "HTTP/1.0"
-
-    def log_message(self, *args):
-        pass
-
-    def _json(self, status, body):
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self):
-        if self.path.rstrip("/") == "/v1/models":
-            self._json(200, {"object": "list", "data": [{"id": MODEL, "object": "model", "owned_by": "test"}]})
-        else:
-            self._json(404, {"error": {"message": f"no route {self.path}", "type": "invalid_request_error"}})
+class FakeToolModel(FakeOpenAI):
+    """test_ai's fake model (its /v1/models and error answers), answering chats differently:
+    a `list_servers` tool call when the conversation has no tool result yet, otherwise a final
+    answer in slow pieces (so the run is seen going on)."""
 
     def do_POST(self):
         length = int(self.headers.get("Content-Length") or 0)
@@ -79,6 +62,14 @@ class FakeToolModel(BaseHTTPRequestHandler):
             chunk({}, finish="tool_calls")
         self.wfile.write(b"data: [DONE]\n\n")
         self.wfile.flush()
+
+
+def text_of(driver, css):
+    """The text of the first `css` element; "" while the page is being reloaded by live.js."""
+    try:
+        return driver.find_element(By.CSS_SELECTOR, css).text
+    except StaleElementReferenceException:
+        return ""
 
 
 @pytest.fixture(scope="module")
@@ -118,8 +109,9 @@ def test_an_agent_calls_a_tool_and_its_execution_page_follows_the_run(admin_driv
     fill(ask, "message", "Are my servers up?")
     submit(ask)
     wait_for_path(driver, r"/ai/executions/[0-9A-Fa-f-]+")
-    wait(driver, 60).until(lambda d: "succeeded" in d.find_element(By.CSS_SELECTOR, ".card .badge").text)
-    page = driver.find_element(By.TAG_NAME, "main").text
-    assert ANSWER in page, page
-    assert "list_servers" in page and "Step 1" in page and "Step 2" in page, page
+    # The page reloads itself while the run goes on (and once more for the last update).
+    wait(driver, 60).until(lambda d: "succeeded" in text_of(d, ".card .badge"))
+    shown = lambda t: ANSWER in t and "list_servers" in t and "Step 1" in t and "Step 2" in t  # noqa: E731
+    page = wait(driver).until(lambda d: (lambda t: t if shown(t) else False)(text_of(d, "main")))
+    assert shown(page), page
     screenshot(driver, "agent-execution")

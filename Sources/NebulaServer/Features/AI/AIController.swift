@@ -217,6 +217,8 @@ struct ChatTurn: Sendable {
                 case .finished: break
                 }
             }
+            // Every complete answer ends with `.finished`; without it the client went away (Stop).
+            if outcome.finishReason == nil { outcome.error = "Stopped before the answer was complete." }
             let saved = try? await conversations.saveAnswer(outcome, provider: routed.provider, model: routed.model, in: prepared.conversationID)
             continuation.yield(.json(Done(finishReason: outcome.finishReason ?? "stop", usage: outcome.usage, firstTokenMs: firstToken.map(AIService.milliseconds),
                                           durationMs: AIService.milliseconds(ContinuousClock.now - routed.startedAt), messageId: saved ?? nil),
