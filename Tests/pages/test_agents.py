@@ -101,7 +101,7 @@ def test_an_agent_calls_a_tool_and_its_execution_page_follows_the_run(admin_driv
         if box.is_selected() != (box.get_attribute("name") == "tool.list_servers"):
             box.click()
     submit(form)
-    wait(driver).until(lambda d: any(f"Ask {name}" in label.text for label in d.find_elements(By.CSS_SELECTOR, "label")))
+    wait(driver).until(lambda d: f"Ask {name}" in text_of(d, "main"))
     screenshot(driver, "agents")
 
     # Ask it; the execution page shows the run and follows it to the end.
