@@ -49,8 +49,15 @@ import Testing
                 let applied = try await Self.apply(app, token)
                 let again = try await Self.apply(app, token)
                 let page = try await fetchThroughCaddy("https://localhost:\(caddy.httpsPort)/", trusting: try await caddy.rootCertificatePEM())
+                // The scheduled monitor (or another replica) may check at the same moment as "Check now".
+                async let concurrent = withThrowingTaskGroup(of: Int.self) { group in
+                    for _ in 0..<4 { group.addTask { try await app.services.proxy.checkCertificates(by: .system("certificates")).count } }
+                    return try await group.reduce(0, +)
+                }
                 let checked = try await app.request(.POST, "/api/v1/proxy/certificates/check", token: token)
+                let concurrentlySeen = try await concurrent
                 // verify
+                #expect(concurrentlySeen >= 4)
                 #expect(applied.status == .ok, "\(applied.body)")
                 let outcome = try applied.decode(ProxyApplyOutcome.self)
                 #expect(outcome.changed && outcome.diff.added == ["localhost"])

@@ -118,38 +118,10 @@ extension ProxyService {
             for await result in group { all.append(result) }
             return all
         }
-        let today = Self.day(moment)
         var kept = Set<String>()
         for (target, result) in seen {
             kept.insert(target.source + "|" + target.host)
-            let record = try await ProxyCertificateRecord.query(on: db).filter(\.$host == target.host).filter(\.$source == target.source).first()
-                ?? ProxyCertificateRecord()
-            record.host = target.host
-            record.source = target.source
-            record.checkedAt = moment
-            switch result {
-            case .success(let certificate):
-                record.notAfter = certificate.notAfter
-                record.issuer = certificate.issuer
-                record.daysLeft = Int((certificate.notAfter.timeIntervalSince(moment) / 86_400).rounded(.down))
-                record.error = nil
-            case .failure(let error):
-                record.error = String(Self.describeProbe(error).prefix(500))
-            }
-            let state = Self.dto(record, warnDays: settings.warnDays, now: moment).state
-            var publish: EventType?
-            if result.isSuccess, state == .expired || state == .expiring, record.alertedOn != today {
-                publish = state == .expired ? .certificateExpired : .certificateExpiring
-                record.alertedOn = today
-            }
-            try await record.save(on: db)
-            if let publish, let notAfter = record.notAfter {
-                await events.publish(publish, actor: actor.username, subject: "host:\(record.host)", data: [
-                    "host": record.host, "source": record.source, "daysLeft": String(record.daysLeft ?? 0),
-                    "notAfter": notAfter.formatted(.iso8601), "issuer": record.issuer ?? "",
-                    "severity": publish == .certificateExpired ? "critical" : "warning",
-                ])
-            }
+            try await store(host: target.host, source: target.source, result: result, at: moment, settings: settings, by: actor)
         }
         // Hosts no longer proxied or domains removed are forgotten.
         for stale in try await ProxyCertificateRecord.query(on: db).all() where !kept.contains(stale.source + "|" + stale.host) {
@@ -158,6 +130,47 @@ extension ProxyService {
         try await audit.record("proxy.certificates.check", target: "proxy", by: actor,
                                detail: "\(targets.count) host(s), \(seen.filter { !$0.1.isSuccess }.count) unreachable")
         return try await ProxyCertificateRecord.query(on: db).sort(\.$host).all().map { Self.dto($0, warnDays: settings.warnDays, now: moment) }
+    }
+
+    /// Saves what one probe saw and publishes the day's expiry event. The scheduled monitor and a
+    /// "Check now" (or another replica) may store the same host at once: the second insert meets
+    /// the unique index, and is then retried as an update of the row the first one wrote, whose
+    /// `alertedOn` also keeps the event from being published twice.
+    private func store(host: String, source: String, result: Result<CertificateProbe.Seen, any Error>, at moment: Date,
+                       settings: ProxySettingsDTO, by actor: Actor, attempt: Int = 1) async throws {
+        let record = try await ProxyCertificateRecord.query(on: db).filter(\.$host == host).filter(\.$source == source).first()
+            ?? ProxyCertificateRecord()
+        record.host = host
+        record.source = source
+        record.checkedAt = moment
+        switch result {
+        case .success(let certificate):
+            record.notAfter = certificate.notAfter
+            record.issuer = certificate.issuer
+            record.daysLeft = Int((certificate.notAfter.timeIntervalSince(moment) / 86_400).rounded(.down))
+            record.error = nil
+        case .failure(let error):
+            record.error = String(Self.describeProbe(error).prefix(500))
+        }
+        let state = Self.dto(record, warnDays: settings.warnDays, now: moment).state
+        let today = Self.day(moment)
+        var publish: EventType?
+        if result.isSuccess, state == .expired || state == .expiring, record.alertedOn != today {
+            publish = state == .expired ? .certificateExpired : .certificateExpiring
+            record.alertedOn = today
+        }
+        do {
+            try await record.save(on: db)
+        } catch let error as any DatabaseError where error.isConstraintFailure && attempt == 1 {
+            return try await store(host: host, source: source, result: result, at: moment, settings: settings, by: actor, attempt: 2)
+        }
+        if let publish, let notAfter = record.notAfter {
+            await events.publish(publish, actor: actor.username, subject: "host:\(record.host)", data: [
+                "host": record.host, "source": record.source, "daysLeft": String(record.daysLeft ?? 0),
+                "notAfter": notAfter.formatted(.iso8601), "issuer": record.issuer ?? "",
+                "severity": publish == .certificateExpired ? "critical" : "warning",
+            ])
+        }
     }
 
     static func day(_ date: Date) -> String {
