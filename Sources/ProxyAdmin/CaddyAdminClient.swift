@@ -66,15 +66,33 @@ public struct DefaultCaddyAdminClient: CaddyAdminClient {
         self.timeout = timeout
     }
 
+    /// Waits before each repeated `/load` after Caddy read a certificate that was still being written.
+    public static let storageRaceRetryDelays: [Duration] = [.milliseconds(500), .seconds(1), .seconds(2)]
+
     public func load(_ config: Data) async throws(CaddyAdminError) {
         var request = HTTPClientRequest(url: endpoint("load"))
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         request.body = .bytes(ByteBuffer(data: config))
-        let (status, body) = try await send(request)
-        guard status == .ok else {
-            throw CaddyAdminError(code: .rejected, message: "Caddy refused the config (HTTP \(status.code)) and keeps running the previous one: \(Self.errorText(body))")
+        var delays = Self.storageRaceRetryDelays[...]
+        while true {
+            let (status, body) = try await send(request)
+            if status == .ok { return }
+            let reason = Self.errorText(body)
+            // Caddy (2.6) reads each managed certificate from storage while starting a config, and the
+            // previous config may still be writing ones it is issuing in the background: a half-written
+            // metadata file makes the load fail. Nothing is wrong with the config; a moment later the
+            // same load succeeds (measured: one retry after 0.5 s was always enough).
+            guard Self.isStorageRace(reason), let delay = delays.popFirst() else {
+                throw CaddyAdminError(code: .rejected, message: "Caddy refused the config (HTTP \(status.code)) and keeps running the previous one: \(reason)")
+            }
+            try? await Task.sleep(for: delay)
         }
+    }
+
+    /// True for Caddy's refusal when it read a certificate file another of its tasks was writing.
+    static func isStorageRace(_ reason: String) -> Bool {
+        reason.contains("caching certificate") && reason.contains("unexpected end of JSON input")
     }
 
     public func currentConfig() async throws(CaddyAdminError) -> Data {

@@ -171,3 +171,55 @@ struct CaddyAdminTests {
         #expect(error?.description.contains("127.0.0.1:\(port)") == true)
     }
 }
+
+/// `/load` against a loopback server that answers as Caddy's admin API does.
+@Suite struct CaddyAdminLoadRetryTests {
+    static let storageRace = #"{"error":"loading config: loading new config: http app module: start: finalizing automatic HTTPS: managing certificates for [a.localhost b.localhost]: automate: manage [a.localhost b.localhost]: b.localhost: caching certificate: decoding certificate metadata: unexpected end of JSON input"}"#
+
+    @Test func aCertificateStillBeingWrittenIsRetriedUntilCaddyLoadsTheConfig() async throws {
+        // setup
+        let loads = Counter()
+        try await withTestHTTPServer({ request in
+            guard request.path == "/load" else { return .json("{}", status: .notFound) }
+            return await loads.next() <= 2 ? .json(Self.storageRace, status: .badRequest) : .json("")
+        }) { server in
+            let admin = DefaultCaddyAdminClient(adminURL: server.url)
+            // act
+            try await admin.load(Data("{}".utf8))
+        }
+        // verify
+        #expect(await loads.value == 3)
+    }
+
+    @Test func aStorageRaceThatPersistsAndAnyOtherRefusalAreReported() async throws {
+        // setup
+        let loads = Counter()
+        let (raceError, configError) = try await withTestHTTPServer({ request in
+            let body = String(decoding: request.body, as: UTF8.self)
+            _ = await loads.next()
+            return body == "{}" ? .json(Self.storageRace, status: .badRequest)
+                : .json(#"{"error":"loading config: json: unknown field \"servers\""}"#, status: .badRequest)
+        }) { server in
+            let admin = DefaultCaddyAdminClient(adminURL: server.url)
+            // act
+            let raceError = await #expect(throws: CaddyAdminError.self) { try await admin.load(Data("{}".utf8)) }
+            let racedLoads = await loads.value
+            let configError = await #expect(throws: CaddyAdminError.self) { try await admin.load(Data(#"{"apps":5}"#.utf8)) }
+            return ((raceError, racedLoads), configError)
+        }
+        // verify
+        #expect(raceError.0?.code == .rejected && raceError.0?.message.contains("decoding certificate metadata") == true)
+        #expect(raceError.1 == 1 + DefaultCaddyAdminClient.storageRaceRetryDelays.count)
+        #expect(configError?.code == .rejected && configError?.message.contains("unknown field") == true)
+        #expect(await loads.value == raceError.1 + 1)
+    }
+}
+
+/// Counts requests a test server answered.
+private actor Counter {
+    private(set) var value = 0
+    func next() -> Int {
+        value += 1
+        return value
+    }
+}
