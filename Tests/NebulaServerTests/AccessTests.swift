@@ -392,9 +392,11 @@ extension Route {
                     response = try await app.request(route.method, targets.path(for: route), token: adminToken, json: targets.body(example))
                 }
                 // verify
-                #expect(response.status.code < 400, "\(route.label) → \(response.status.code): \(response.body.prefix(2000))")
-                let after = try await app.auditEntries(action: action).filter { peerDecides || $0.outcome == .success }.count
-                #expect(after == before + 1, "\(route.label) did not record \(action)")
+                #expect(response.status.code < 400, "\(route.label) → \(response.status.code): \(response.body.count > 2000 ? response.body.prefix(1000) + " … " + response.body.suffix(1000) : response.body)")
+                let entries = try await app.auditEntries(action: action)
+                let after = entries.filter { peerDecides || $0.outcome == .success }.count
+                // A page answers with a redirect and a flash either way: the newest entry says what went wrong.
+                #expect(after == before + 1, "\(route.label) did not record \(action); newest: \(String(describing: entries.first))")
             }
         }
     }

@@ -73,7 +73,7 @@ start_postgres() {
   for attempt in 1 2 3; do
     port=$(free_port) || return 1
     if (cd "$dir" && _pg_as_owner "$bin/pg_ctl" -D "$dir/pg" -l "$dir/pg/server.log" -s -w -t 60 \
-          -o "-c listen_addresses=127.0.0.1 -p $port -k $dir/pgsock -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=1000" \
+          -o "-c listen_addresses=127.0.0.1 -p $port -k $dir/pgsock -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=1000 -c log_lock_waits=on -c log_min_duration_statement=5000 -c log_parameter_max_length=0 -c log_checkpoints=off" \
           start); then
       break
     fi
