@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NebulaCore
 import NIOCore
+import NIOHTTP1
 import NebulaTestSupport
 @testable import NebulaServer
 import ProxyAdmin
@@ -164,7 +165,20 @@ import Testing
                 _ = try await app.request(.PUT, "/api/v1/proxy/routes/\(route.id)", token: token, json: #"{"revision":2,"websocket":false}"#)
                 let outside = try await Self.apply(app, token)
                 let forced = try await Self.apply(app, token, #"{"force":true}"#)
+                // Eight saves made from the same revision arrive together: one wins, seven are told.
+                let racing = try await withThrowingTaskGroup(of: HTTPResponseStatus.self) { group in
+                    for index in 0..<8 {
+                        group.addTask {
+                            try await app.request(.PUT, "/api/v1/proxy/routes/\(route.id)", token: token,
+                                                  json: #"{"revision":3,"websocket":\#(index % 2 == 0)}"#).status
+                        }
+                    }
+                    return try await group.reduce(into: [HTTPResponseStatus]()) { $0.append($1) }
+                }
+                let afterRace = try await app.request(.GET, "/api/v1/proxy/routes/\(route.id)", token: token).decode(ProxyRouteDTO.self)
                 // verify
+                #expect(racing.filter { $0 == .ok }.count == 1 && racing.filter { $0 == .conflict }.count == 7, "\(racing)")
+                #expect(afterRace.revision == 4)
                 #expect(mine.status == .ok)
                 #expect(stale.status == .conflict && stale.errorCode == "edit_conflict")
                 #expect(try stale.decode(Conflict.self).current?.revision == 2)

@@ -4,6 +4,7 @@ import Fluent
 import Foundation
 import NebulaCore
 import ProxyAdmin
+import SQLKit
 import Vapor
 
 extension EventType {
@@ -176,12 +177,16 @@ struct ProxyService: Sendable {
     func updateRoute(_ id: UUID, _ input: ProxyRouteInput, ifMatch: Int?, by actor: Actor) async throws -> ProxyRouteDTO {
         try actor.require(.operator)
         let record = try await routeRecord(id)
-        try checkRevision(record, seen: input.revision ?? ifMatch)
+        let seen = input.revision ?? ifMatch
+        try checkRevision(record, seen: seen)
         try await fill(record, from: input, creating: false)
         try await ensureUnique(record)
         record.revision += 1
         do {
-            try await record.update(on: db)
+            try await db.transaction { tx in
+                try await self.claimRevision(of: record, seen: record.revision - 1, deleting: false, on: tx)
+                try await record.update(on: tx)
+            }
         } catch let error as any DatabaseError where error.isConstraintFailure {
             throw Self.taken(record)
         }
@@ -195,7 +200,7 @@ struct ProxyService: Sendable {
         try actor.require(.operator)
         let record = try await routeRecord(id)
         try checkRevision(record, seen: revision)
-        try await record.delete(on: db)
+        try await claimRevision(of: record, seen: record.revision, deleting: true, on: db)
         try await audit.record("proxy.route.delete", target: Self.target(record), by: actor)
         await events.publish(.proxyRouteDeleted, actor: actor.username, subject: Self.target(record), data: ["host": record.host])
     }
@@ -240,9 +245,33 @@ struct ProxyService: Sendable {
                               "Send the route's revision you last saw (body field `revision` or an If-Match header), so a concurrent edit is not overwritten.")
         }
         guard seen == record.revision else {
-            throw ProxyEditConflict(message: "The route \(record.host + record.pathPrefix) was changed by someone else since you loaded it (you saw revision \(seen), it is now \(record.revision)). Reload it and make your change again.",
-                                    current: Self.dto(record))
+            throw Self.editConflict(seen: seen, current: record)
         }
+    }
+
+    /// Moves the route on from the revision its editor saw (or deletes it) only if the row still has
+    /// that revision, so of two saves made from one revision exactly one wins, however close together
+    /// they arrive; the other gets the same conflict as a stale revision. Inside a transaction the
+    /// guarded write holds the row until the rest of the edit is written.
+    private func claimRevision(of record: ProxyRouteRecord, seen: Int, deleting: Bool, on database: any Database) async throws {
+        guard let sql = database as? any SQLDatabase else { throw NebulaError.misconfigured("Proxy routes need an SQL database.") }
+        let id = try record.requireID()
+        let rows: [any SQLRow]
+        if deleting {
+            rows = try await sql.delete(from: ProxyRouteRecord.schema).where("id", .equal, id).where("revision", .equal, seen)
+                .returning("id").all()
+        } else {
+            rows = try await sql.update(ProxyRouteRecord.schema).set("revision", to: seen + 1).where("id", .equal, id)
+                .where("revision", .equal, seen).returning("id").all()
+        }
+        guard rows.isEmpty else { return }
+        guard let current = try await ProxyRouteRecord.find(id, on: database) else { throw NebulaError.notFound("Proxy route \(id)") }
+        throw Self.editConflict(seen: seen, current: current)
+    }
+
+    private static func editConflict(seen: Int, current: ProxyRouteRecord) -> ProxyEditConflict {
+        ProxyEditConflict(message: "The route \(current.host + current.pathPrefix) was changed by someone else since you loaded it (you saw revision \(seen), it is now \(current.revision)). Reload it and make your change again.",
+                          current: dto(current))
     }
 
     private func ensureUnique(_ record: ProxyRouteRecord) async throws {
