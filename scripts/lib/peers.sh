@@ -191,6 +191,10 @@ start_sshd() {
   }
   mkdir -p "$sdir" || return 1
   chmod 755 "$sdir" || return 1
+  # Sessions get an empty HOME: bash run by sshd sources ~/.bashrc even for `ssh host cmd`, and a
+  # developer's rc file (pyenv init, say) writes to stderr now and then, which tests counting a
+  # command's exact output would see. sshd still starts sessions in the real home directory.
+  mkdir -p "$sdir/home" || return 1
   for name in hostkey hostkey2 userkey; do
     if [[ ! -f $sdir/$name ]]; then
       ssh-keygen -q -t ed25519 -N '' -C "nebula-test-$name" -f "$sdir/$name" || return 1
@@ -242,6 +246,7 @@ PrintLastLog no
 MaxStartups 100
 MaxSessions 100
 Subsystem sftp /usr/lib/openssh/sftp-server
+SetEnv HOME=$sdir/home
 CFG
     # -D: stay in the foreground (as our background job) so a failed bind is seen as an exit.
     /usr/sbin/sshd -D -f "$sdir/sshd_$name.config" -E "$sdir/sshd_$name.log" </dev/null >/dev/null 2>&1 &
