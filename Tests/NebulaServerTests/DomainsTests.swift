@@ -265,6 +265,51 @@ import Testing
         }
     }
 
+    @Test(arguments: TestDatabase.all)
+    func aCloudflareZoneIsImportedPushedAndComparedWithTheTokenFromTheVault(_ database: TestDatabase) async throws {
+        let zone = "cf-\(UUID().uuidString.prefix(6).lowercased()).example.org"
+        let apiToken = "cf-token-\(UUID().uuidString.prefix(12))"
+        let cloudflare = FakeCloudflare(zone: zone, token: apiToken)
+        await cloudflare.seed([["type": "A", "name": "nas.\(zone)", "content": "192.0.2.5", "ttl": 600]])
+        try await withTestHTTPServer({ await cloudflare.handle($0) }) { api in
+            try await withApp(database) { app in
+                // setup
+                let token = try await app.token(role: .operator)
+                // act
+                let domain = try await Self.createDomain(app, token, try Self.json([
+                    "name": zone, "provider": "cloudflare", "apiURL": api.url.absoluteString + "/client/v4", "secret": apiToken, "importExisting": true,
+                ]))
+                let imported = try await app.request(.GET, "/api/v1/domains/\(domain.id)/records", token: token).decode(Records.self).items
+                _ = try await Self.addRecord(app, token, domain, #"{"name":"www","type":"A","content":"192.0.2.10"}"#)
+                _ = try await Self.addRecord(app, token, domain, #"{"name":"@","type":"MX","content":"10 mail.\#(zone)"}"#)
+                let push = try await app.request(.POST, "/api/v1/domains/\(domain.id)/push", token: token)
+                let atCloudflare = await cloudflare.recordSummaries
+                let inSync = try await app.request(.GET, "/api/v1/domains/\(domain.id)/drift", token: token).decode(DriftReport.self)
+                await cloudflare.seed([["type": "TXT", "name": "hand.\(zone)", "content": "made in the dashboard", "ttl": 300]])
+                let drift = try await app.request(.GET, "/api/v1/domains/\(domain.id)/drift", token: token).decode(DriftReport.self)
+                // The token is rotated in Nebula but not at Cloudflare: the next call uses the new (refused) one.
+                let rotated = try await app.request(.PUT, "/api/v1/domains/\(domain.id)", token: token, json: #"{"secret":"cf-token-revoked-4417"}"#)
+                let refused = try await app.request(.GET, "/api/v1/domains/\(domain.id)/drift", token: token)
+                let vaulted = try await app.services.secrets.value(of: DomainsService.secretName(zone))
+                let listed = try await app.request(.GET, "/api/v1/domains", token: token)
+                let audit = try await app.auditEntries()
+                // verify
+                #expect(imported.map { "\($0.name) \($0.type.rawValue) \($0.content) \($0.ttl)" } == ["nas.\(zone) A 192.0.2.5 600"])
+                #expect(push.status == .ok, "\(push.body)")
+                #expect(atCloudflare == ["\(zone) MX mail.\(zone)", "nas.\(zone) A 192.0.2.5", "www.\(zone) A 192.0.2.10"], "\(atCloudflare)")
+                #expect(inSync.inSync, "\(inSync)")
+                #expect(!drift.inSync && drift.onlyAtProvider.map(\.name) == ["hand.\(zone)"], "\(drift)")
+                #expect(rotated.status == .ok, "\(rotated.body)")
+                #expect(refused.status == .badGateway && refused.errorCode == "dns_authentication_failed", "\(refused.body)")
+                #expect(vaulted == "cf-token-revoked-4417")
+                for body in [listed.body, push.body, rotated.body, refused.body] {
+                    #expect(!body.contains(apiToken) && !body.contains("cf-token-revoked-4417"))
+                }
+                #expect(!audit.contains { ($0.detail ?? "").contains(apiToken) || ($0.detail ?? "").contains("cf-token-revoked") })
+            }
+        }
+    }
+
     static func json(_ object: [String: Any]) throws -> String {
         String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
     }

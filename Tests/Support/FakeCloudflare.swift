@@ -1,5 +1,4 @@
 import Foundation
-import NebulaTestSupport
 import NIOHTTP1
 
 /// A Cloudflare API v4 stand-in over loopback HTTP, validating every request like the real one:
@@ -7,46 +6,57 @@ import NIOHTTP1
 /// `GET /zones/{id}/dns_records` (at most 2 per page, whatever the client asks, so paging is
 /// exercised), and `POST /zones/{id}/dns_records/batch`, which rejects unknown keys and incomplete
 /// records and applies deletes, patches and posts all or nothing.
-actor FakeCloudflare {
-    let zone: String
-    let zoneID = "023e105f4ecef8ad9ca31a8372d0c353"
-    let token: String
+public actor FakeCloudflare {
+    public let zone: String
+    public let zoneID = "023e105f4ecef8ad9ca31a8372d0c353"
+    public let token: String
     /// Records as Cloudflare stores them (JSON objects), in creation order.
-    private(set) var records: [[String: Any]] = []
+    public private(set) var records: [[String: Any]] = []
     private(set) var batchBodies: [[String: Any]] = []
-    private(set) var listPages: [Int] = []
+    public private(set) var listPages: [Int] = []
     /// The next this many requests get HTTP 429 with `Retry-After: 17`.
     var rateLimitNext = 0
     private var nextID = 1
 
-    init(zone: String, token: String) {
+    public init(zone: String, token: String) {
         self.zone = zone
         self.token = token
     }
 
-    static let maxPerPage = 2
+    public static let maxPerPage = 2
 
     /// How many records of each change kind one batch request carried.
-    struct BatchSummary: Sendable, Equatable {
-        var deletes: Int
-        var patches: Int
-        var posts: Int
+    public struct BatchSummary: Sendable, Equatable {
+        public var deletes: Int
+        public var patches: Int
+        public var posts: Int
+
+        public init(deletes: Int, patches: Int, posts: Int) {
+            self.deletes = deletes
+            self.patches = patches
+            self.posts = posts
+        }
     }
 
     /// One summary per batch request received, valid or not.
-    var batches: [BatchSummary] {
+    public var batches: [BatchSummary] {
         batchBodies.map { body in
             BatchSummary(deletes: (body["deletes"] as? [Any])?.count ?? 0, patches: (body["patches"] as? [Any])?.count ?? 0,
                          posts: (body["posts"] as? [Any])?.count ?? 0)
         }
     }
 
-    var recordCount: Int { records.count }
+    /// Each stored record as "name type content", sorted.
+    public var recordSummaries: [String] {
+        records.map { "\($0["name"] ?? "") \($0["type"] ?? "") \($0["content"] ?? "")" }.sorted()
+    }
 
-    func setRateLimit(_ count: Int) { rateLimitNext = count }
+    public var recordCount: Int { records.count }
+
+    public func setRateLimit(_ count: Int) { rateLimitNext = count }
 
     /// Adds records as they would be stored (fields as in API answers; `id` is assigned).
-    func seed(_ seeds: [[String: Any]]) {
+    public func seed(_ seeds: [[String: Any]]) {
         for seed in seeds {
             var record = seed
             record["id"] = newID()
@@ -62,7 +72,7 @@ actor FakeCloudflare {
 
     // MARK: HTTP
 
-    func handle(_ request: TestHTTPServer.Request) -> TestHTTPServer.Reply {
+    public func handle(_ request: TestHTTPServer.Request) -> TestHTTPServer.Reply {
         guard request.headers.first(name: "Authorization") == "Bearer \(token)" else {
             return failure(.unauthorized, [(10000, "Authentication error")])
         }
