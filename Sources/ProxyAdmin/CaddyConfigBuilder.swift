@@ -142,6 +142,7 @@ public enum CaddyConfigBuilder {
         if !acmeHosts.isEmpty {
             var issuer: [String: JSONValue] = ["module": "acme"]
             if let email = settings.acmeEmail { issuer["email"] = .string(email) }
+            if let ca = settings.acmeCA { issuer["ca"] = .string(ca) }
             policies.append(["subjects": .array(acmeHosts.sorted().map(JSONValue.string)), "issuers": [.object(issuer)]])
         }
         if !policies.isEmpty {

@@ -120,19 +120,30 @@ public struct CaddySettings: Sendable, Codable, Hashable {
     public var acmeEmail: String?
     /// Interface the proxy listens on (`127.0.0.1` in tests); nil means all interfaces.
     public var listenHost: String?
+    /// The ACME directory URL for `tls: .auto` routes (a private step-ca, Let's Encrypt's staging);
+    /// nil means Caddy's default, Let's Encrypt.
+    public var acmeCA: String?
 
     public init(adminListen: String = "127.0.0.1:2019", httpPort: Int = 80, httpsPort: Int = 443,
-                acmeEmail: String? = nil, listenHost: String? = nil) {
+                acmeEmail: String? = nil, listenHost: String? = nil, acmeCA: String? = nil) {
         self.adminListen = adminListen
         self.httpPort = httpPort
         self.httpsPort = httpsPort
         self.acmeEmail = acmeEmail
         self.listenHost = listenHost
+        self.acmeCA = acmeCA
     }
 
-    private enum CodingKeys: String, CodingKey { case adminListen, httpPort, httpsPort, acmeEmail, listenHost }
+    private enum CodingKeys: String, CodingKey { case adminListen, httpPort, httpsPort, acmeEmail, listenHost, acmeCA }
 
-    /// Decodes settings; missing fields take the defaults of ``init(adminListen:httpPort:httpsPort:acmeEmail:listenHost:)``.
+    /// True for a usable ``acmeCA``: an absolute http(s) URL with a host, without spaces or controls.
+    public static func isACMEDirectory(_ raw: String) -> Bool {
+        guard raw.count <= 500, !raw.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7F }),
+              let url = URL(string: raw), ["http", "https"].contains(url.scheme?.lowercased() ?? ""), let host = url.host, !host.isEmpty else { return false }
+        return true
+    }
+
+    /// Decodes settings; missing fields take the defaults of ``init(adminListen:httpPort:httpsPort:acmeEmail:listenHost:acmeCA:)``.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(
@@ -140,7 +151,8 @@ public struct CaddySettings: Sendable, Codable, Hashable {
             httpPort: try c.decodeIfPresent(Int.self, forKey: .httpPort) ?? 80,
             httpsPort: try c.decodeIfPresent(Int.self, forKey: .httpsPort) ?? 443,
             acmeEmail: try c.decodeIfPresent(String.self, forKey: .acmeEmail),
-            listenHost: try c.decodeIfPresent(String.self, forKey: .listenHost)
+            listenHost: try c.decodeIfPresent(String.self, forKey: .listenHost),
+            acmeCA: try c.decodeIfPresent(String.self, forKey: .acmeCA)
         )
     }
 }

@@ -20,6 +20,9 @@ enum ProxyValidation {
                 problems.append("acmeEmail is not an email address like admin@example.com; fix it or leave it empty")
             }
         }
+        if let ca = settings.acmeCA, !CaddySettings.isACMEDirectory(ca) {
+            problems.append("acmeCA \"\(printable(ca))\" is not an http(s) URL; use the ACME directory URL, e.g. https://ca.lan/acme/acme/directory, or leave it empty for Let's Encrypt")
+        }
         if let host = settings.listenHost, !isIPv4(host), !isIPv6(host), hostProblem(host.lowercased()) != nil {
             problems.append("listenHost \"\(host)\" is not an IP address or host name; use e.g. 0.0.0.0, 127.0.0.1 or ::, or leave it empty for all interfaces")
         }

@@ -146,6 +146,32 @@ import Testing
     }
 
     @Test(arguments: TestDatabase.all)
+    func anACMERouteUsesTheConfiguredDirectoryAndWithoutACertificateSaysWhatIssuanceNeeds(_ database: TestDatabase) async throws {
+        try await withProxyApp(database) { app, caddy, token in
+            // setup: an ACME directory nothing answers at, so Caddy cannot obtain the certificate
+            let directory = "http://127.0.0.1:\(try await closedTCPPort())/acme/directory"
+            let refused = try await app.request(.PUT, "/api/v1/proxy/settings", token: token, json: #"{"acmeCA":"ftp://ca.lan/directory"}"#)
+            let saved = try await app.request(.PUT, "/api/v1/proxy/settings", token: token, json: #"{"acmeCA":"\#(directory)"}"#)
+            let route = try await app.request(.POST, "/api/v1/proxy/routes", token: token,
+                                              json: #"{"host":"public-app.localhost","upstream":{"kind":"address","address":"127.0.0.1:9"},"tls":"auto"}"#)
+            // act
+            let applied = try await Self.apply(app, token)
+            let running = String(decoding: try await DefaultCaddyAdminClient(adminURL: caddy.adminURL).currentConfig(), as: UTF8.self)
+            let checked = try await app.request(.POST, "/api/v1/proxy/certificates/check", token: token)
+            // verify
+            #expect(refused.status == .unprocessableEntity && refused.body.contains("ACME directory"), "\(refused.body)")
+            #expect(try saved.decode(ProxySettingsDTO.self).acmeCA == directory)
+            #expect(route.status == .created, "\(route.body)")
+            #expect(applied.status == .ok, "\(applied.body)")
+            #expect(running.contains(#""ca":"\#(directory)""#), "the ACME issuer points at the configured directory: \(running)")
+            let certificate = try #require(try checked.decode(Certificates.self).items.first { $0.host == "public-app.localhost" }, "\(checked.body)")
+            #expect(certificate.state == .error)
+            #expect(certificate.error?.hasPrefix("No certificate yet?") == true && certificate.error?.contains("public-app.localhost resolves to this proxy") == true,
+                    "\(certificate.error ?? "")")
+        }
+    }
+
+    @Test(arguments: TestDatabase.all)
     func concurrentEditsAndHandEditsAreDetected(_ database: TestDatabase) async throws {
         try await withLoopbackServer { upstream in
             try await withProxyApp(database) { app, caddy, token in

@@ -42,6 +42,12 @@ import Testing
         let acme = try #require((policies[1]["issuers"] as? [[String: Any]])?.first)
         #expect(acme["module"] as? String == "acme")
         #expect(acme["email"] as? String == "ops@example.com")
+        #expect(acme["ca"] == nil, "Caddy's default CA (Let's Encrypt) unless one is set")
+        var stepCA = settings
+        stepCA.acmeCA = "https://ca.lan/acme/acme/directory"
+        let withCA = try object(CaddyConfigBuilder.build(routes, settings: stepCA))
+        let policiesWithCA = try #require(withCA["apps", "tls", "automation", "policies"] as? [[String: Any]])
+        #expect((policiesWithCA[1]["issuers"] as? [[String: Any]])?.first?["ca"] as? String == "https://ca.lan/acme/acme/directory")
         #expect(config["admin", "listen"] as? String == "127.0.0.1:2999")
         #expect(config["apps", "http", "http_port"] as? Int == 8080)
         #expect(config["apps", "http", "https_port"] as? Int == 8443)
@@ -156,10 +162,11 @@ import Testing
             route("mix", "d.example.com", tls: .off),
         ]
         // act
-        let problems = CaddyConfigBuilder.validate(routes, settings: CaddySettings(adminListen: "nowhere", httpPort: 0, httpsPort: 0))
+        let problems = CaddyConfigBuilder.validate(routes, settings: CaddySettings(adminListen: "nowhere", httpPort: 0, httpsPort: 0, acmeCA: "ca.lan/directory"))
         // verify
         func codes(_ id: String?) -> [String] { problems.filter { $0.routeID == id }.map(\.code) }
-        #expect(codes(nil) == ["invalid_settings", "invalid_settings", "invalid_settings", "invalid_settings"])
+        #expect(codes(nil) == ["invalid_settings", "invalid_settings", "invalid_settings", "invalid_settings", "invalid_settings"])
+        #expect(problems.contains { $0.message.contains("acmeCA") })
         #expect(codes("space") == ["invalid_host"])
         #expect(codes("dash") == ["invalid_host"])
         #expect(codes("upper") == ["invalid_host"])

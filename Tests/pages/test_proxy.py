@@ -1,6 +1,7 @@
 """Browser walk through /proxy without a Caddy: the "not configured" banner, adding a route through
 the form, seeing it listed, editing it (with the revision it was loaded at), a readable validation
-error for a bad host, and a readable message when applying cannot reach Caddy."""
+error for a bad host, a readable message when applying cannot reach Caddy, and the ACME directory setting refused when
+malformed and kept when sound."""
 
 import re
 
@@ -56,3 +57,17 @@ def test_add_edit_and_apply_a_route_without_caddy(admin_driver, base_url):
     wait(driver).until(lambda d: "Caddy" in flash_text(d))
     assert "not configured" in flash_text(driver) or "did not answer" in flash_text(driver)
     screenshot(driver, "proxy-apply-without-caddy")
+
+    # Settings: a bad ACME directory is refused readably, a good one is kept and shown.
+    form = form_with(driver, "/proxy/settings")
+    fill(form, "acmeCA", "ca.lan/directory")
+    submit(form)
+    wait(driver).until(lambda d: "ACME directory" in flash_text(d))
+    form = form_with(driver, "/proxy/settings")
+    fill(form, "acmeCA", "https://ca.lan/acme/acme/directory")
+    submit(form)
+    wait(driver).until(lambda d: "saved" in flash_text(d))
+    field = driver.find_element(By.CSS_SELECTOR, 'form[action="/proxy/settings"] [name="acmeCA"]')
+    assert field.get_attribute("value") == "https://ca.lan/acme/acme/directory"
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", field)
+    screenshot(driver, "proxy-settings-acme-directory")

@@ -27,6 +27,7 @@ enum Migrations {
         AddAppInstallDomain(),
         CreateAI(),
         CreateAIAgents(),
+        AddProxyACMECA(),
     ]
 }
 

@@ -90,13 +90,14 @@ extension ProxyService {
     func checkCertificates(by actor: Actor) async throws -> [ProxyCertificateDTO] {
         try actor.require(.operator)
         let settings = try await currentSettings()
-        struct Target: Sendable { var host: String; var source: String; var connect: String; var port: Int }
+        struct Target: Sendable { var host: String; var source: String; var connect: String; var port: Int; var acme = false }
         var targets: [Target] = []
         if settings.configured {
             let routes = try await ProxyRouteRecord.query(on: db).filter(\.$enabled == true).all()
+            let acmeHosts = Set(routes.filter { $0.tls == ProxyTLSMode.auto.rawValue }.map(\.host))
             for host in Set(routes.filter { $0.tls != ProxyTLSMode.off.rawValue }.map(\.host)).sorted() {
                 targets.append(Target(host: host, source: "route", connect: settings.listenHost.flatMap { $0 == "0.0.0.0" || $0 == "::" ? nil : $0 } ?? "127.0.0.1",
-                                      port: settings.httpsPort))
+                                      port: settings.httpsPort, acme: acmeHosts.contains(host)))
             }
         }
         let domains = (try? await domainHosts(db)) ?? []
@@ -121,7 +122,7 @@ extension ProxyService {
         var kept = Set<String>()
         for (target, result) in seen {
             kept.insert(target.source + "|" + target.host)
-            try await store(host: target.host, source: target.source, result: result, at: moment, settings: settings, by: actor)
+            try await store(host: target.host, source: target.source, acme: target.acme, result: result, at: moment, settings: settings, by: actor)
         }
         // Hosts no longer proxied or domains removed are forgotten.
         for stale in try await ProxyCertificateRecord.query(on: db).all() where !kept.contains(stale.source + "|" + stale.host) {
@@ -136,7 +137,7 @@ extension ProxyService {
     /// "Check now" (or another replica) may store the same host at once: the second insert meets
     /// the unique index, and is then retried as an update of the row the first one wrote, whose
     /// `alertedOn` also keeps the event from being published twice.
-    private func store(host: String, source: String, result: Result<CertificateProbe.Seen, any Error>, at moment: Date,
+    private func store(host: String, source: String, acme: Bool, result: Result<CertificateProbe.Seen, any Error>, at moment: Date,
                        settings: ProxySettingsDTO, by actor: Actor, attempt: Int = 1) async throws {
         let record = try await ProxyCertificateRecord.query(on: db).filter(\.$host == host).filter(\.$source == source).first()
             ?? ProxyCertificateRecord()
@@ -150,7 +151,7 @@ extension ProxyService {
             record.daysLeft = Int((certificate.notAfter.timeIntervalSince(moment) / 86_400).rounded(.down))
             record.error = nil
         case .failure(let error):
-            record.error = String(Self.describeProbe(error).prefix(500))
+            record.error = String(Self.describeFailure(error, host: host, acme: acme).prefix(500))
         }
         let state = Self.dto(record, warnDays: settings.warnDays, now: moment).state
         let today = Self.day(moment)
@@ -162,7 +163,7 @@ extension ProxyService {
         do {
             try await record.save(on: db)
         } catch let error as any DatabaseError where error.isConstraintFailure && attempt == 1 {
-            return try await store(host: host, source: source, result: result, at: moment, settings: settings, by: actor, attempt: 2)
+            return try await store(host: host, source: source, acme: acme, result: result, at: moment, settings: settings, by: actor, attempt: 2)
         }
         if let publish, let notAfter = record.notAfter {
             await events.publish(publish, actor: actor.username, subject: "host:\(record.host)", data: [
@@ -175,6 +176,15 @@ extension ProxyService {
 
     static func day(_ date: Date) -> String {
         date.formatted(.iso8601.year().month().day())
+    }
+
+    /// What a failed look at a host's certificate means. For an ACME route the usual reason is that
+    /// Caddy has no certificate yet (it answers the handshake with an alert), so the user is told
+    /// what issuance needs rather than only what the handshake saw.
+    static func describeFailure(_ error: any Error, host: String, acme: Bool) -> String {
+        let seen = describeProbe(error)
+        guard acme else { return seen }
+        return "No certificate yet? Caddy gets one from the ACME CA once \(host) resolves to this proxy from the internet and ports 80 and 443 reach it; Caddy's log says why it has not. The check saw: \(seen)"
     }
 
     static func describeProbe(_ error: any Error) -> String {

@@ -276,6 +276,7 @@ private let settingsProperties: OrderedDictionary<String, JSONSchema> = [
     "adminURL": .string(required: false, description: "Caddy's admin API, e.g. http://127.0.0.1:2019; empty clears"),
     "httpPort": .integer(required: false), "httpsPort": .integer(required: false),
     "acmeEmail": .string(required: false, description: "Let's Encrypt account email"),
+    "acmeCA": .string(required: false, description: "ACME directory URL for auto routes (a private step-ca, Let's Encrypt staging); empty = Let's Encrypt"),
     "listenHost": .string(required: false, description: "Address Caddy's sites listen on (default: all)"),
     "warnDays": .integer(required: false, description: "Days before expiry a certificate counts as expiring (default 14)"),
 ]
@@ -290,7 +291,7 @@ enum ProxySettingsDoc: Documented {
     static let schemaName = "ProxySettings"
     static let schema = JSONSchema.object(properties: [
         "configured": .boolean, "adminURL": optionalString, "httpPort": .integer, "httpsPort": .integer,
-        "acmeEmail": optionalString, "listenHost": optionalString, "warnDays": .integer,
+        "acmeEmail": optionalString, "acmeCA": optionalString, "listenHost": optionalString, "warnDays": .integer,
     ])
 }
 

@@ -177,6 +177,8 @@ struct ProxySettingsDTO: Content, Equatable {
     var httpPort: Int
     var httpsPort: Int
     var acmeEmail: String?
+    /// ACME directory URL for `auto` routes; nil = Let's Encrypt.
+    var acmeCA: String?
     var listenHost: String?
     var warnDays: Int
 }
@@ -187,10 +189,11 @@ struct ProxySettingsPatch: Codable, Sendable {
     var httpPort: Int?
     var httpsPort: Int?
     var acmeEmail: String?
+    var acmeCA: String?
     var listenHost: String?
     var warnDays: Int?
 
-    static let keys = ["adminURL", "httpPort", "httpsPort", "acmeEmail", "listenHost", "warnDays"]
+    static let keys = ["adminURL", "httpPort", "httpsPort", "acmeEmail", "acmeCA", "listenHost", "warnDays"]
 }
 
 /// A certificate as last seen.

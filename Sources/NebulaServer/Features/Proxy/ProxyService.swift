@@ -64,7 +64,7 @@ struct ProxyService: Sendable {
         let row = try await ProxySettingsRecord.find(ProxySettingsRecord.singletonID, on: db)
         let admin = row?.adminURL ?? defaults.adminURL
         return ProxySettingsDTO(configured: admin != nil, adminURL: admin, httpPort: row?.httpPort ?? defaults.httpPort,
-                                httpsPort: row?.httpsPort ?? defaults.httpsPort, acmeEmail: row?.acmeEmail, listenHost: row?.listenHost,
+                                httpsPort: row?.httpsPort ?? defaults.httpsPort, acmeEmail: row?.acmeEmail, acmeCA: row?.acmeCA, listenHost: row?.listenHost,
                                 warnDays: row?.warnDays ?? Self.defaultWarnDays)
     }
 
@@ -98,6 +98,12 @@ struct ProxyService: Sendable {
                 problems.append(FieldProblem(path: "acmeEmail", message: "The ACME account email looks like you@example.com."))
             }
             row.acmeEmail = email
+        }
+        if let ca = given(patch.acmeCA) {
+            if let ca, !CaddySettings.isACMEDirectory(ca) {
+                problems.append(FieldProblem(path: "acmeCA", message: "The ACME directory is an http(s) URL such as https://ca.lan/acme/acme/directory; leave it empty for Let's Encrypt."))
+            }
+            row.acmeCA = ca
         }
         if let listen = given(patch.listenHost) {
             if let listen, !(listen.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || ".:-".contains($0)) }) || listen.count > 253 {
@@ -141,7 +147,7 @@ struct ProxyService: Sendable {
         let port = url?.port ?? (url?.scheme == "https" ? 443 : 2019)
         let listen = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
         return CaddySettings(adminListen: listen, httpPort: settings.httpPort, httpsPort: settings.httpsPort,
-                             acmeEmail: settings.acmeEmail, listenHost: settings.listenHost)
+                             acmeEmail: settings.acmeEmail, listenHost: settings.listenHost, acmeCA: settings.acmeCA)
     }
 
     // MARK: Routes

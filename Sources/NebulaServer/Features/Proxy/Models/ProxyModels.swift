@@ -72,6 +72,7 @@ final class ProxySettingsRecord: Model, @unchecked Sendable {
     @OptionalField(key: "http_port") var httpPort: Int?
     @OptionalField(key: "https_port") var httpsPort: Int?
     @OptionalField(key: "acme_email") var acmeEmail: String?
+    @OptionalField(key: "acme_ca") var acmeCA: String?
     @OptionalField(key: "listen_host") var listenHost: String?
     /// Days before expiry a certificate counts as expiring (default 14).
     @OptionalField(key: "warn_days") var warnDays: Int?

@@ -128,6 +128,8 @@ enum ProxyPages {
                         FormField(label: "HTTPS port", name: "httpsPort", type: "number", value: form["httpsPort"] ?? String(settings.httpsPort))
                         FormField(label: "ACME email", name: "acmeEmail", value: form["acmeEmail"] ?? settings.acmeEmail ?? "",
                                   hint: "For Let's Encrypt certificates of public names (optional).")
+                        FormField(label: "ACME directory", name: "acmeCA", value: form["acmeCA"] ?? settings.acmeCA ?? "", placeholder: "Let's Encrypt",
+                                  hint: "Another ACME CA for public-name routes, e.g. a step-ca on your LAN or Let's Encrypt's staging directory (optional).")
                         FormField(label: "Listen address", name: "listenHost", value: form["listenHost"] ?? settings.listenHost ?? "", placeholder: "all addresses")
                         FormField(label: "Warn days before expiry", name: "warnDays", type: "number", value: form["warnDays"] ?? String(settings.warnDays))
                         SubmitButton("Save settings", style: .secondary)
@@ -246,7 +248,7 @@ enum ProxyPages {
 
     @Sendable static func updateSettings(req: Request) async throws -> Response {
         var form: [String: String] = [:]
-        for name in ["adminURL", "httpPort", "httpsPort", "acmeEmail", "listenHost", "warnDays"] { form[name] = req.formField(name) ?? "" }
+        for name in ["adminURL", "httpPort", "httpsPort", "acmeEmail", "acmeCA", "listenHost", "warnDays"] { form[name] = req.formField(name) ?? "" }
         do {
             func number(_ name: String, _ label: String) throws -> Int? {
                 guard let raw = form[name], !raw.isEmpty else { return nil }
@@ -255,7 +257,7 @@ enum ProxyPages {
             }
             let patch = ProxySettingsPatch(adminURL: form["adminURL"], httpPort: try number("httpPort", "The HTTP port"),
                                            httpsPort: try number("httpsPort", "The HTTPS port"), acmeEmail: form["acmeEmail"],
-                                           listenHost: form["listenHost"], warnDays: try number("warnDays", "Warn days"))
+                                           acmeCA: form["acmeCA"], listenHost: form["listenHost"], warnDays: try number("warnDays", "Warn days"))
             _ = try await req.nebula.proxy.updateSettings(patch, by: try req.actor)
             return req.redirect(to: "/proxy", flash: Flash(kind: .success, message: "Proxy settings saved."))
         } catch let error as NebulaError where error.status.code < 500 {
