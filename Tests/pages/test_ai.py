@@ -11,6 +11,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
@@ -143,11 +144,19 @@ def add_provider(driver, base_url, url):
 def open_jarvis_with(driver, base_url, provider):
     driver.get(base_url + "/jarvis")
     Select(driver.find_element(By.ID, "jarvis-provider")).select_by_value(provider)
-    wait(driver).until(lambda d: d.find_element(By.CSS_SELECTOR, "[data-jarvis-health]").text == "ok")
+    wait(driver).until(lambda d: current_text(d, "[data-jarvis-health]") == "ok")
     # The model list comes from /api/v1/ai/models, filtered by the provider.
     wait(driver).until(lambda d: any(o.get_attribute("value") == MODEL
                                      for o in d.find_elements(By.CSS_SELECTOR, "#jarvis-model option")))
     Select(driver.find_element(By.ID, "jarvis-model")).select_by_value(MODEL)
+
+
+def current_text(driver, selector):
+    """The text of the element `selector` finds, or "" while jarvis.js is replacing it."""
+    try:
+        return driver.find_element(By.CSS_SELECTOR, selector).text
+    except (NoSuchElementException, StaleElementReferenceException):
+        return ""
 
 
 def send(driver, text):
@@ -207,7 +216,8 @@ def test_add_a_provider_then_chat_with_streamed_markdown_kept_after_reload(admin
     field.clear()
     field.send_keys("Greeting helper")
     field.send_keys(Keys.ENTER)
-    wait(driver).until(lambda d: d.find_element(By.CSS_SELECTOR, ".jarvis-conversation[aria-current='page']").text.startswith("Greeting helper"))
+    # The list is redrawn after the rename: read it afresh each time.
+    wait(driver).until(lambda d: current_text(d, ".jarvis-conversation[aria-current='page']").startswith("Greeting helper"))
 
     # Reload: the conversation is kept, rendered the same way.
     driver.refresh()
