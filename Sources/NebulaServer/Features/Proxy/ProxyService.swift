@@ -183,8 +183,7 @@ struct ProxyService: Sendable {
     func updateRoute(_ id: UUID, _ input: ProxyRouteInput, ifMatch: Int?, by actor: Actor) async throws -> ProxyRouteDTO {
         try actor.require(.operator)
         let record = try await routeRecord(id)
-        let seen = input.revision ?? ifMatch
-        try checkRevision(record, seen: seen)
+        try checkRevision(record, seen: input.revision ?? ifMatch)
         try await fill(record, from: input, creating: false)
         try await ensureUnique(record)
         record.revision += 1
